@@ -98,7 +98,9 @@ class AuthConfig(_Section):
 
 class EmbeddedConfig(_Section):
     host: str = Field("127.0.0.1", description="Address of the embedded API server.")
-    api_port: int = Field(54321, ge=0, le=65535, description="Embedded API port (Data API, Auth, Realtime).")
+    api_port: int = Field(
+        54321, ge=0, le=65535, description="Embedded API port (Data API, Auth, Realtime)."
+    )
     db_port: int = Field(54322, ge=0, le=65535, description="Embedded PostgreSQL port.")
     data_dir: str = Field(".gateway", description="Where the embedded stack keeps its data.")
     database_url: str = Field("", description="Use this PostgreSQL instead of starting one.")
@@ -109,10 +111,15 @@ class EmbeddedConfig(_Section):
     secret_key: str = Field(DEMO_SECRET_KEY, description="sb_secret_ key.")
     signing: Literal["HS256", "ES256"] = Field("HS256", description="How user tokens are signed.")
     jwt_expiry_seconds: int = Field(3600, ge=10, description="Lifetime of user access tokens.")
+    refresh_token_reuse_interval_seconds: int = Field(
+        10, ge=0, description="Seconds a rotated refresh token may still be reused (as GoTrue)."
+    )
 
 
 class LimitsConfig(_Section):
-    message_max_chars: int = Field(4000, ge=1, description="Longest message text.")
+    message_max_chars: int = Field(
+        4000, ge=1, le=32768, description="Longest message text (the database caps it at 32768)."
+    )
     history_max_limit: int = Field(200, ge=1, description="Largest page of history.")
     ws_max_frame_bytes: int = Field(65536, ge=1024, description="Largest inbound WebSocket frame.")
     ws_queue_max: int = Field(1024, ge=1, description="Outgoing frames queued per socket.")
@@ -190,7 +197,9 @@ def _format_error(err: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def build_config(data: Mapping[str, Any], environ: Mapping[str, str | None] | None = None) -> Config:
+def build_config(
+    data: Mapping[str, Any], environ: Mapping[str, str | None] | None = None
+) -> Config:
     """Validate a TOML-shaped dict, with environment overrides applied on top."""
     overrides = _env_overrides(environ or {})
     try:

@@ -180,4 +180,3 @@ async def embedded(
     finally:
         await server.close()
         await pool.close()
-

@@ -19,9 +19,7 @@ from gateway.embedded.keys import Claims
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for name in ("json", "jsonb"):
-        await conn.set_type_codec(
-            name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-        )
+        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
@@ -70,10 +68,24 @@ async def set_request_context(
     """Transaction-local settings PostgREST sets before the main query."""
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     extra: dict[str, Any] = dict(settings or {})
-    names = ["search_path", "request.jwt.claims", "request.method", "request.path",
-             "request.headers", "request.cookies", *extra]
-    values = ['"public", "extensions"', claims_json(claims), method, path,
-              json.dumps(lowered), "{}", *extra.values()]
+    names = [
+        "search_path",
+        "request.jwt.claims",
+        "request.method",
+        "request.path",
+        "request.headers",
+        "request.cookies",
+        *extra,
+    ]
+    values = [
+        '"public", "extensions"',
+        claims_json(claims),
+        method,
+        path,
+        json.dumps(lowered),
+        "{}",
+        *extra.values(),
+    ]
     placeholders = ", ".join(
         f"set_config(${2 * i + 1}, ${2 * i + 2}, true)" for i in range(len(names))
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from jwt.algorithms import ECAlgorithm
 
 from gateway.config import EmbeddedConfig
@@ -72,7 +73,9 @@ def _load_or_create_ec_key(path: Path) -> dict[str, Any]:
         return loaded
     private = ec.generate_private_key(ec.SECP256R1())
     jwk: dict[str, Any] = json.loads(ECAlgorithm.to_jwk(private))
-    jwk.update({"kid": str(uuid.uuid4()), "alg": "ES256", "use": "sig", "key_ops": ["sign", "verify"]})
+    jwk.update(
+        {"kid": str(uuid.uuid4()), "alg": "ES256", "use": "sig", "key_ops": ["sign", "verify"]}
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -88,7 +91,9 @@ class KeyRing:
         self.secret = config.jwt_secret
         self._ec_jwk = _load_or_create_ec_key(data_dir / "signing_key.json")
         self.kid: str = self._ec_jwk["kid"]
-        self._ec_private = ECAlgorithm.from_jwk(json.dumps(self._ec_jwk))
+        private = ECAlgorithm.from_jwk(json.dumps(self._ec_jwk))
+        assert isinstance(private, EllipticCurvePrivateKey)
+        self._ec_private = private
         public = {k: v for k, v in self._ec_jwk.items() if k != "d"}
         public["key_ops"] = ["verify"]
         self._ec_public_jwk = public
@@ -124,7 +129,9 @@ class KeyRing:
     def sign(self, claims: Mapping[str, Any]) -> str:
         """Sign a user access token the configured way (HS256, or ES256 with our kid)."""
         if self.config.signing == "ES256":
-            return jwt.encode(dict(claims), self._ec_private, algorithm="ES256", headers={"kid": self.kid})
+            return jwt.encode(
+                dict(claims), self._ec_private, algorithm="ES256", headers={"kid": self.kid}
+            )
         return jwt.encode(dict(claims), self.secret, algorithm="HS256")
 
     def verify(self, token: str | None, *, require: tuple[str, ...] = ("exp", "role")) -> Claims:
@@ -134,14 +141,18 @@ class KeyRing:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
-            raise TokenError(TokenError.MALFORMED, "The token provided is not a valid JWT") from None
+            raise TokenError(
+                TokenError.MALFORMED, "The token provided is not a valid JWT"
+            ) from None
         alg = header.get("alg")
         key: Any
         if alg in HMAC_ALGORITHMS:
             key = self.secret
         elif alg == "ES256":
             if header.get("kid") not in (None, self.kid):
-                raise TokenError(TokenError.UNKNOWN_KID, f"No key found for kid {header.get('kid')!r}")
+                raise TokenError(
+                    TokenError.UNKNOWN_KID, f"No key found for kid {header.get('kid')!r}"
+                )
             key = self._ec_public
         else:
             raise TokenError(TokenError.MALFORMED, "The token provided is not a valid JWT")
@@ -155,7 +166,9 @@ class KeyRing:
         except jwt.InvalidSignatureError:
             raise TokenError(TokenError.BAD_SIGNATURE, "Failed to validate JWT signature") from None
         except jwt.InvalidTokenError:
-            raise TokenError(TokenError.MALFORMED, "The token provided is not a valid JWT") from None
+            raise TokenError(
+                TokenError.MALFORMED, "The token provided is not a valid JWT"
+            ) from None
         missing = [name for name in require if name not in raw]
         if missing:
             raise TokenError(

@@ -7,7 +7,6 @@ run as root, PostgreSQL (which refuses root) runs as an unprivileged system user
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -17,8 +16,6 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import asyncpg
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +169,7 @@ class PostgresServer:
         ]
         for key, value in self.settings.items():
             args += ["-c", f"{key}={value}"]
-        logfile = open(self.pgdata / "server.log", "ab")  # noqa: SIM115 - owned by the child
+        logfile = open(self.pgdata / "server.log", "ab")
         try:
             self._proc = subprocess.Popen(
                 args,
@@ -213,29 +210,3 @@ class PostgresServer:
             proc.kill()
             proc.wait()
 
-
-async def ensure_database(admin_url: str, name: str, template: str | None = None) -> None:
-    """Create database `name` unless it exists."""
-    conn = await asyncpg.connect(admin_url)
-    try:
-        exists = await conn.fetchval("select 1 from pg_database where datname = $1", name)
-        if not exists:
-            ident = '"' + name.replace('"', '""') + '"'
-            clause = f' template "{template}"' if template else ""
-            await conn.execute(f"create database {ident}{clause}")
-    finally:
-        await conn.close()
-
-
-async def wait_connectable(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            conn = await asyncpg.connect(url, timeout=5)
-        except (OSError, asyncpg.PostgresError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
-            continue
-        await conn.close()
-        return

@@ -1,0 +1,95 @@
+"""Command line: `python -m gateway [serve|check-config|migrate|embedded] [--config PATH]`.
+
+Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from gateway.config import Config, ConfigError, effective, load_config
+from gateway.migrate import MigrationError, migrate
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
+    parser.add_argument("--config", default="gateway.toml", help="path to gateway.toml")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the gateway (default; starts the embedded stack if needed)")
+    sub.add_parser("check-config", help="print the effective configuration, secrets masked")
+    mig = sub.add_parser("migrate", help="apply sql/ migrations to a database")
+    mig.add_argument("--database-url", required=True, help="PostgreSQL URL, e.g. hosted Supabase")
+    sub.add_parser("embedded", help="run the embedded Supabase-compatible stack in the foreground")
+    for name in ("check-config", "migrate", "embedded", "serve"):
+        # Accept --config after the command too: `python -m gateway check-config --config x`.
+        sub.choices[name].add_argument(
+            "--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
+    return parser
+
+
+def _check_config(config: Config) -> int:
+    print(json.dumps(effective(config), indent=2))
+    print("configuration OK", file=sys.stderr)
+    return EXIT_OK
+
+
+def _migrate(database_url: str) -> int:
+    try:
+        applied = asyncio.run(migrate(database_url))
+    except MigrationError as err:
+        print(f"migration failed: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as err:
+        print(f"cannot reach the database: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    for name in applied:
+        print(f"applied {name}")
+    print(f"{len(applied)} migration(s) applied; database is up to date")
+    return EXIT_OK
+
+
+def _embedded(config: Config) -> int:
+    from gateway.embedded.runner import run_embedded
+
+    asyncio.run(run_embedded(config))
+    return EXIT_OK
+
+
+def _serve(config: Config) -> int:
+    if config.uses_embedded:
+        return _embedded(config)
+    print("serving a hosted Supabase project is not available yet", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    command = args.command or "serve"
+    if command == "migrate":
+        return _migrate(args.database_url)
+    try:
+        config = load_config(args.config, environ=os.environ)
+    except ConfigError as err:
+        print(f"invalid configuration: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    if command == "check-config":
+        return _check_config(config)
+    if command == "embedded":
+        return _embedded(config)
+    return _serve(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

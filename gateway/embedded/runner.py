@@ -1,0 +1,110 @@
+"""`python -m gateway embedded`: PostgreSQL, bootstrap, migrations and the API, in the foreground.
+
+Prints what `supabase status` prints, then serves until SIGINT/SIGTERM and stops
+everything it started, PostgreSQL last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from aiohttp import web
+
+from gateway.config import Config
+from gateway.embedded.appkeys import EmbeddedContext
+from gateway.embedded.bootstrap import apply_bootstrap
+from gateway.embedded.db import create_pool
+from gateway.embedded.keys import KeyRing
+from gateway.embedded.postgres import PostgresServer
+from gateway.embedded.server import create_embedded_app
+from gateway.migrate import migrate
+
+
+@dataclass(frozen=True)
+class Status:
+    api_url: str
+    db_url: str
+    config: Config
+
+    def lines(self) -> list[str]:
+        emb = self.config.embedded
+        return [
+            f"         API URL: {self.api_url}",
+            f"     REST URL: {self.api_url}/rest/v1",
+            f"     Auth URL: {self.api_url}/auth/v1",
+            f" Realtime URL: {self.api_url.replace('http', 'ws', 1)}/realtime/v1/websocket",
+            f"          DB URL: {self.db_url}",
+            f"      JWT secret: {emb.jwt_secret}",
+            f"        anon key: {emb.anon_key}",
+            f"service_role key: {emb.service_key}",
+            f" Publishable key: {emb.publishable_key}",
+            f"      Secret key: {emb.secret_key}",
+        ]
+
+
+def _prepare_data_dir(path: str) -> Path:
+    data_dir = Path(path).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return data_dir
+
+
+@contextlib.asynccontextmanager
+async def embedded_stack(config: Config) -> AsyncIterator[Status]:
+    """Start the database (unless a URL is configured), prepare it, serve the API."""
+    emb = config.embedded
+    data_dir = await asyncio.to_thread(_prepare_data_dir, emb.data_dir)
+    server: PostgresServer | None = None
+    if emb.database_url:
+        database_url = emb.database_url
+    else:
+        server = PostgresServer(data_dir / "pgdata", emb.db_port, host=emb.host)
+        await asyncio.to_thread(server.start)
+        database_url = server.url()
+    try:
+        await apply_bootstrap(database_url)
+        await migrate(database_url)
+        pool = await create_pool(database_url)
+        try:
+            context = EmbeddedContext(emb, KeyRing(emb, data_dir), pool, database_url, data_dir)
+            runner = web.AppRunner(create_embedded_app(context), access_log=None)
+            await runner.setup()
+            try:
+                site = web.TCPSite(runner, emb.host, emb.api_port)
+                await site.start()
+                port = runner.addresses[0][1]
+                yield Status(f"http://{emb.host}:{port}", database_url, config)
+            finally:
+                await runner.cleanup()
+        finally:
+            await pool.close()
+    finally:
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+
+
+async def wait_for_stop_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def run_embedded(config: Config, out: TextIO = sys.stdout) -> None:
+    async with embedded_stack(config) as status:
+        print("Embedded Supabase-compatible stack is running.", file=out)
+        for line in status.lines():
+            print(line, file=out)
+        print("Press Ctrl-C to stop.", file=out, flush=True)
+        await wait_for_stop_signal()
