@@ -76,6 +76,7 @@ async def set_request_context(
         "request.headers",
         "request.cookies",
         *extra,
+        "role",
     ]
     values = [
         '"public", "extensions"',
@@ -85,6 +86,7 @@ async def set_request_context(
         json.dumps(lowered),
         "{}",
         *extra.values(),
+        claims.role,
     ]
     placeholders = ", ".join(
         f"set_config(${2 * i + 1}, ${2 * i + 2}, true)" for i in range(len(names))
@@ -92,6 +94,6 @@ async def set_request_context(
     args: list[str] = []
     for name, value in zip(names, values, strict=True):
         args += [name, value]
+    # The role goes last (select items are evaluated left to right): after it, the session
+    # can no longer set privileged settings. One statement: one round trip per request.
     await conn.execute(f"select {placeholders}", *args)
-    # The role goes last: after it, the session can no longer set privileged settings.
-    await conn.execute("select set_config('role', $1, true)", claims.role)
