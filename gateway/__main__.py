@@ -28,7 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     mig = sub.add_parser("migrate", help="apply sql/ migrations to a database")
     mig.add_argument("--database-url", required=True, help="PostgreSQL URL, e.g. hosted Supabase")
     sub.add_parser("embedded", help="run the embedded Supabase-compatible stack in the foreground")
-    for name in ("check-config", "migrate", "embedded", "serve"):
+    tok = sub.add_parser(
+        "token", help="sign in (signing up on the embedded stack) and print a token"
+    )
+    tok.add_argument("email")
+    tok.add_argument("--password", default=None, help="required for a hosted project")
+    for name in ("check-config", "migrate", "embedded", "serve", "token"):
         # Accept --config after the command too: `python -m gateway check-config --config x`.
         sub.choices[name].add_argument(
             "--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS
@@ -64,11 +69,17 @@ def _embedded(config: Config) -> int:
     return EXIT_OK
 
 
-def _serve(config: Config) -> int:
-    if config.uses_embedded:
-        return _embedded(config)
-    print("serving a hosted Supabase project is not available yet", file=sys.stderr)
-    return EXIT_FAILED
+def _serve(config: Config, config_path: str) -> int:
+    from gateway.launcher import serve
+
+    return asyncio.run(serve(config, config_path))
+
+
+def _token(config: Config, email: str, password: str | None) -> int:
+    from gateway.token_cmd import issue_token, print_token
+
+    print_token(asyncio.run(issue_token(config, email, password)))
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_config(config)
     if command == "embedded":
         return _embedded(config)
-    return _serve(config)
+    if command == "token":
+        return _token(config, args.email, args.password)
+    return _serve(config, args.config)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.config import EmbeddedConfig
@@ -148,6 +149,7 @@ class EmbeddedStack:
     config: EmbeddedConfig
     keys: KeyRing
     context: EmbeddedContext
+    app: web.Application
 
     @property
     def anon_key(self) -> str:
@@ -175,7 +177,12 @@ async def embedded(
     await server.start_server()
     try:
         yield EmbeddedStack(
-            str(server.make_url("")).rstrip("/"), database_url, embedded_config, keys, context
+            str(server.make_url("")).rstrip("/"),
+            database_url,
+            embedded_config,
+            keys,
+            context,
+            server.app,
         )
     finally:
         await server.close()

@@ -29,3 +29,12 @@ def test_every_configuration_key_is_documented_with_its_variable() -> None:
             if row not in README:
                 missing.append(f"{section}.{key}")
     assert not missing, f"README configuration table lacks {missing}"
+
+
+def test_every_error_code_is_documented_with_its_status_and_close_code() -> None:
+    from gateway.errors import ErrorCode
+
+    for code in ErrorCode:
+        close = str(code.spec.close_code) if code.spec.close_code else "—"
+        row = f"| `{code.code}` | {code.spec.status} | {close} | {code.spec.message} |"
+        assert row in README, f"README error table lacks or misstates {code.code}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from gateway.embedded.keys import KeyRing
 from gateway.embedded.postgres import PostgresServer
 from gateway.embedded.server import create_embedded_app
 from gateway.migrate import migrate
+from gateway.signals import wait_for_stop_signal
 
 
 @dataclass(frozen=True)
@@ -87,18 +87,6 @@ async def embedded_stack(config: Config) -> AsyncIterator[Status]:
     finally:
         if server is not None:
             await asyncio.to_thread(server.stop)
-
-
-async def wait_for_stop_signal() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
 
 
 async def run_embedded(config: Config, out: TextIO = sys.stdout) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.embedded import auth, realtime, rest
+from gateway.embedded import auth, cdc, realtime, rest
 from gateway.embedded.appkeys import EmbeddedContext, context_key
 
 # Bodies up to Supabase's broadcast payload cap (3,000 KB) plus framing.
@@ -22,4 +22,5 @@ def create_embedded_app(context: EmbeddedContext) -> web.Application:
     rest.setup(app)
     auth.setup(app)
     realtime.setup(app)
+    cdc.setup(app)  # after realtime: the feed delivers through its hub
     return app

@@ -1,0 +1,156 @@
+"""What each client frame does, for one socket. Shared by /ws and /ws/{receiver_id}.
+
+Frames of one socket are handled one at a time, in order, so a client's messages are
+stored in the order it sent them; other sockets are never blocked by this one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from gateway.connection import Connection
+from gateway.errors import ErrorCode, GatewayError
+from gateway.models import Message
+from gateway.protocol import (
+    PONG,
+    AuthFrame,
+    ChatFrame,
+    InboundFrame,
+    PingFrame,
+    ReadFrame,
+    ResumeFrame,
+    TypingFrame,
+    ack_frame,
+)
+from gateway.services import Services
+
+log = logging.getLogger(__name__)
+
+TYPING_INTERVAL_SECONDS = 1.0  # at most one typing event per peer per second per socket
+
+
+def validate_text(text: str, max_chars: int) -> None:
+    if not text.strip():
+        raise GatewayError(ErrorCode.MESSAGE_EMPTY)
+    if len(text) > max_chars:
+        raise GatewayError(
+            ErrorCode.MESSAGE_TOO_LONG, f"message_text is longer than {max_chars} characters"
+        )
+
+
+def parse_peer(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise GatewayError(ErrorCode.INVALID_PEER, "the peer must be a user id (UUID)") from None
+
+
+@dataclass
+class Actions:
+    services: Services
+    conn: Connection
+    _chat_of_peer: dict[str, str] = field(default_factory=dict)
+    _typing_at: dict[str, float] = field(default_factory=dict)
+
+    async def handle(self, frame: InboundFrame) -> None:
+        if isinstance(frame, ChatFrame):
+            await self.chat(frame)
+        elif isinstance(frame, PingFrame):
+            self.conn.send(PONG)
+        elif isinstance(frame, TypingFrame):
+            await self.typing(frame)
+        elif isinstance(frame, ReadFrame):
+            await self.read(frame)
+        elif isinstance(frame, ResumeFrame):
+            await self.resume(frame)
+        elif isinstance(frame, AuthFrame):
+            await self.refresh(frame)
+
+    def _peer(self, to: uuid.UUID | None) -> str:
+        if self.conn.peer_id is not None:
+            if to is not None and str(to) != self.conn.peer_id:
+                raise GatewayError(ErrorCode.INVALID_PEER, "this socket is for another peer")
+            return self.conn.peer_id
+        if to is None:
+            raise GatewayError(ErrorCode.PEER_REQUIRED)
+        return str(to)
+
+    async def chat_id_for(self, peer: str) -> str:
+        chat_id = self._chat_of_peer.get(peer)
+        if chat_id is None:
+            chat_id = await self.services.store.direct_chat_id(
+                self.conn.identity.token, self.conn.user_id, peer
+            )
+            if chat_id is None:
+                raise GatewayError(ErrorCode.CHAT_NOT_FOUND, "no chat with this user yet")
+            self._chat_of_peer[peer] = chat_id
+        return chat_id
+
+    async def chat(self, frame: ChatFrame) -> None:
+        validate_text(frame.message, self.services.config.limits.message_max_chars)
+        peer = self._peer(frame.to)
+        conn = self.conn
+        conn.sending = True
+        acked: tuple[str, int] | None = None
+        try:
+            row, _created = await self.services.store.send_direct(
+                conn.identity.token, peer, frame.message, frame.client_msg_id
+            )
+            message = Message.from_row(row)
+            self._chat_of_peer[peer] = str(message.chat_id)
+            conn.send(ack_frame(frame.client_msg_id, message.wire()))
+            self.services.metrics.message_in()
+            acked = (str(message.chat_id), message.seq)
+        finally:
+            conn.sending = False
+            if acked is not None:
+                conn.acked(*acked)
+            else:
+                conn.release_held()
+
+    async def typing(self, frame: TypingFrame) -> None:
+        peer = self._peer(frame.to)
+        now = time.monotonic()
+        if now - self._typing_at.get(peer, float("-inf")) < TYPING_INTERVAL_SECONDS:
+            return
+        self._typing_at[peer] = now
+        chat_id = await self.chat_id_for(peer)
+        await self.services.upstream.notify(
+            peer, "typing", {"chat_id": chat_id, "user_id": self.conn.user_id}
+        )
+
+    async def read(self, frame: ReadFrame) -> None:
+        chat_id = await self.chat_id_for(self._peer(frame.to))
+        await self.services.store.mark_read(
+            self.conn.identity.token, chat_id, self.conn.user_id, frame.seq
+        )
+
+    async def resume(self, frame: ResumeFrame) -> None:
+        if frame.chat_id is not None:
+            chat_id = str(frame.chat_id)
+        else:
+            chat_id = await self.chat_id_for(self._peer(frame.peer_id))
+        await self.catch_up(chat_id, frame.since_seq)
+
+    async def catch_up(self, chat_id: str, since_seq: int, *, reset: bool = True) -> None:
+        """Everything stored after since_seq, in order, then live: the cursor holds live
+        messages that arrive meanwhile and releases them after the history."""
+        conn, store = self.conn, self.services.store
+        if reset:
+            conn.resume(chat_id, since_seq)
+        after = since_seq
+        while True:
+            page = await store.history(conn.identity.token, chat_id, 200, after_seq=after)
+            self.services.hub.replay(conn, chat_id, page.rows)
+            if not page.has_more or not page.rows:
+                return
+            after = int(page.rows[-1]["seq"])
+
+    async def refresh(self, frame: AuthFrame) -> None:
+        identity = await self.services.verifier.verify(frame.token)
+        if identity.user_id != self.conn.user_id:
+            raise GatewayError(ErrorCode.TOKEN_SUBJECT_MISMATCH)
+        self.conn.identity = identity

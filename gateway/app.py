@@ -1,0 +1,120 @@
+"""create_app(config): the gateway as an aiohttp application.
+
+Resources open in cleanup_ctx order — HTTP clients, then the Realtime upstream and
+presence, then the hub — and close in reverse, only if they opened. On shutdown every
+client socket is closed with 1001 (going away) before the upstream goes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import aiohttp
+import httpx
+from aiohttp import WSCloseCode, web
+
+from gateway import health, openapi, rest, ws
+from gateway.auth import TokenVerifier
+from gateway.config import Config
+from gateway.errors import ErrorCode, GatewayError
+from gateway.hub import Hub
+from gateway.jwks import JwksCache
+from gateway.metrics import Metrics
+from gateway.middleware import cors, errors
+from gateway.presence import Presence
+from gateway.services import Services, services_key
+from gateway.store import Store
+from gateway.upstream import Upstream
+
+
+def jwks_url(config: Config) -> str:
+    return (
+        config.auth.jwks_url or f"{config.supabase.url.rstrip('/')}/auth/v1/.well-known/jwks.json"
+    )
+
+
+class _Late:
+    """Forwards to the hub once it exists (the upstream is built before the hub)."""
+
+    hub: Hub | None = None
+
+
+def _services_ctx(config: Config) -> object:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        base = config.supabase.url.rstrip("/")
+        gateway_id = uuid.uuid4().hex[:12]
+        metrics = Metrics()
+        late = _Late()
+        async with (
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(10.0),
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+            ) as http,
+            aiohttp.ClientSession() as session,
+        ):
+            verifier = TokenVerifier(
+                secret=config.auth.jwt_secret,
+                jwks=JwksCache(jwks_url(config), session),
+                audience=config.auth.audience,
+                algorithms=config.auth.algorithms,
+                leeway_seconds=config.auth.leeway_seconds,
+            )
+            store = Store(f"{base}/rest/v1", config.supabase.anon_key, http)
+
+            def on_event(user: str, event: str, payload: dict[str, object]) -> None:
+                if late.hub is not None:
+                    late.hub.on_event(user, event, payload)
+
+            async def on_resubscribed(user: str) -> None:
+                if late.hub is not None:
+                    await late.hub.recover_user(user)
+
+            def on_presence(user: str, online: bool) -> None:
+                if late.hub is not None:
+                    late.hub.on_presence(user, online)
+
+            upstream = Upstream(
+                f"{base}/realtime/v1",
+                config.supabase.service_key,
+                on_event=on_event,
+                on_resubscribed=on_resubscribed,
+                gateway_id=gateway_id,
+            )
+            presence = Presence(upstream, gateway_id=gateway_id, on_change=on_presence)
+            hub = late.hub = Hub(store, upstream, presence, metrics)
+            metrics.gauge(
+                "gateway_upstream_sockets", "Realtime sockets open.", upstream.socket_count
+            )
+            metrics.gauge(
+                "gateway_upstream_channels", "Realtime channels joined.", upstream.channel_count
+            )
+            app[services_key] = Services(config, verifier, store, hub, presence, upstream, metrics)
+            await upstream.start()
+            await presence.start()
+            try:
+                yield
+            finally:
+                await hub.close()
+                await presence.close()
+                await upstream.close()
+
+    return ctx
+
+
+async def _close_sockets(app: web.Application) -> None:
+    going = GatewayError(ErrorCode.SHUTTING_DOWN)
+    for socket in list(app[services_key].sockets):
+        await socket.close(code=WSCloseCode.GOING_AWAY, message=going.code.encode())
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(middlewares=[errors, cors], client_max_size=256 * 1024)
+    app.cleanup_ctx.append(_services_ctx(config))  # type: ignore[arg-type]
+    app.on_shutdown.append(_close_sockets)
+    app.router.add_get("/ws", ws.ws_all)
+    app.router.add_get("/ws/{receiver_id}", ws.ws_peer)
+    rest.setup(app)
+    openapi.setup(app)
+    health.setup(app)
+    return app

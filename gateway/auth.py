@@ -1,0 +1,106 @@
+"""Verify Supabase Auth access tokens: HS256 with the JWT secret, ES256/RS256 from JWKS.
+
+An explicit algorithm allow-list (never `none`); the key is chosen by the token's
+algorithm family, so an RS/ES token can never be checked against the HMAC secret
+(no algorithm confusion). `exp`, `aud` and a UUID `sub` are required.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from gateway.errors import ErrorCode, GatewayError
+from gateway.jwks import JwksCache
+
+HMAC = frozenset({"HS256", "HS384", "HS512"})
+ASYMMETRIC_KTY = {"ES256": "EC", "ES384": "EC", "RS256": "RSA", "RS384": "RSA", "RS512": "RSA"}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a verified token belongs to."""
+
+    user_id: str
+    token: str
+    expires_at: int
+    claims: dict[str, Any]
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        *,
+        secret: str,
+        jwks: JwksCache | None,
+        audience: str,
+        algorithms: tuple[str, ...],
+        leeway_seconds: int = 0,
+    ) -> None:
+        self._secret = secret
+        self._jwks = jwks
+        self._audience = audience
+        self._algorithms = frozenset(algorithms) - {"none"}
+        self._leeway = leeway_seconds
+
+    async def verify(self, token: str | None) -> Identity:
+        if not token:
+            raise GatewayError(ErrorCode.AUTH_REQUIRED)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise GatewayError(ErrorCode.TOKEN_INVALID, "malformed token") from None
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self._algorithms:
+            raise GatewayError(ErrorCode.TOKEN_INVALID, "token algorithm not allowed")
+        key = await self._key_for(alg, header.get("kid"))
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                audience=self._audience,
+                leeway=self._leeway,
+                options={"require": ["exp", "sub", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise GatewayError(ErrorCode.TOKEN_EXPIRED) from None
+        except jwt.InvalidAudienceError:
+            raise GatewayError(ErrorCode.TOKEN_INVALID, "token audience not accepted") from None
+        except jwt.PyJWTError:
+            raise GatewayError(ErrorCode.TOKEN_INVALID) from None
+        return Identity(_user_id(claims), token, int(claims["exp"]), claims)
+
+    async def _key_for(self, alg: str, kid: Any) -> Any:
+        if alg in HMAC:
+            if not self._secret:
+                raise GatewayError(ErrorCode.TOKEN_INVALID, "HMAC tokens are not accepted")
+            return self._secret
+        if self._jwks is None:
+            raise GatewayError(ErrorCode.TOKEN_INVALID, "no signing keys are configured")
+        jwk = await self._jwks.key(kid if isinstance(kid, str) else None)
+        if jwk is None:
+            raise GatewayError(ErrorCode.TOKEN_INVALID, "unknown signing key")
+        if jwk.key_type != ASYMMETRIC_KTY.get(alg):
+            raise GatewayError(ErrorCode.TOKEN_INVALID, "key does not match the algorithm")
+        return jwk.key
+
+
+def _user_id(claims: dict[str, Any]) -> str:
+    try:
+        return str(uuid.UUID(str(claims["sub"])))
+    except ValueError:
+        raise GatewayError(ErrorCode.TOKEN_INVALID, "sub is not a user id") from None
+
+
+def request_token(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """The access token of a request: `Authorization: Bearer …`, else `?token=` (kept for
+    clients of the original API; it must never be logged)."""
+    scheme, _, value = headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return query.get("token") or None

@@ -1,0 +1,182 @@
+"""One client socket: who it is, which chats it covers, its cursors, and its writer.
+
+Concurrency model: everyone else only *enqueues* text on a bounded queue; one writer
+task per socket drains it into the WebSocket. A socket whose queue is full is closed
+(1013 slow_consumer) instead of slowing anyone else down. Cursor state is touched only
+from the event loop thread, never across an await, so it needs no lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from gateway.auth import Identity
+from gateway.cursor import ChatCursor, Outgoing
+from gateway.errors import ErrorCode, GatewayError
+from gateway.protocol import encode
+
+log = logging.getLogger(__name__)
+
+_ids = itertools.count(1)
+WRITE_TIMEOUT_SECONDS = 10.0
+
+
+class Connection:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        identity: Identity,
+        *,
+        peer_id: str | None,
+        queue_max: int,
+        on_gap: Callable[[Connection, str], None],
+    ) -> None:
+        self.id = next(_ids)
+        self.ws = ws
+        self.identity = identity
+        self.peer_id = peer_id  # /ws/{receiver_id} covers one peer; /ws covers every chat
+        self._on_gap = on_gap
+        self._queue: asyncio.Queue[str] = asyncio.Queue(queue_max)
+        self._cursors: dict[str, ChatCursor] = {}
+        self._start_seq: dict[str, int] | None = None  # chat → last seq known at attach
+        self._held: list[tuple[str, Outgoing]] = []  # own messages seen while a send is in flight
+        self.sending = False
+        self.closing = False
+        self.writer: asyncio.Task[None] | None = None
+        self.closer: asyncio.Task[None] | None = None
+
+    @property
+    def user_id(self) -> str:
+        return self.identity.user_id
+
+    # Scope --------------------------------------------------------------------------------
+
+    def covers(self, member_ids: list[str] | None, user_id: str | None = None) -> bool:
+        """Does this socket want an event of a chat with these members (or from this user)?"""
+        if self.peer_id is None:
+            return True
+        if member_ids is not None:
+            return self.peer_id in member_ids or (
+                self.peer_id == self.user_id and member_ids == [self.user_id]
+            )
+        return user_id in (self.peer_id, self.user_id)
+
+    def start_from(self, known_seq: dict[str, int] | None) -> None:
+        """Cursors of chats seen later start after what was stored when the socket came.
+
+        None means the starting point is unknown: a chat's cursor then starts at the
+        first message that arrives.
+        """
+        self._start_seq = dict(known_seq) if known_seq is not None else None
+
+    def cursor(self, chat_id: str, first_seq: int) -> ChatCursor:
+        cursor = self._cursors.get(chat_id)
+        if cursor is None:
+            if self._start_seq is None:
+                start = first_seq
+            else:
+                start = self._start_seq.get(chat_id, 0) + 1
+            cursor = self._cursors[chat_id] = ChatCursor(start)
+        return cursor
+
+    def resume(self, chat_id: str, since_seq: int) -> ChatCursor:
+        """Restart a chat's cursor right after since_seq (history follows through offer)."""
+        cursor = self._cursors[chat_id] = ChatCursor(since_seq + 1)
+        return cursor
+
+    # Delivery -----------------------------------------------------------------------------
+
+    def offer(self, chat_id: str, item: Outgoing, sender_id: str | None = None) -> None:
+        if self.sending and sender_id == self.user_id:
+            self._held.append((chat_id, item))  # may be the copy of the send in flight
+            return
+        cursor = self.cursor(chat_id, item.seq)
+        for ready in cursor.offer(item):
+            self.enqueue(ready.text)
+        if cursor.gap is not None:
+            self._on_gap(self, chat_id)
+
+    def acked(self, chat_id: str, seq: int) -> None:
+        """The ack for own message `seq` was enqueued: release what it unblocks."""
+        cursor = self.cursor(chat_id, seq)
+        for ready in cursor.acked(seq):
+            self.enqueue(ready.text)
+        self.release_held(skip=(chat_id, seq))
+
+    def release_held(self, skip: tuple[str, int] | None = None) -> None:
+        """The send in flight ended: offer own messages held meanwhile (minus the acked one)."""
+        held, self._held = self._held, []
+        for held_chat, item in held:
+            if (held_chat, item.seq) != skip:
+                self.offer(held_chat, item)
+
+    def gap(self, chat_id: str) -> tuple[int, int] | None:
+        cursor = self._cursors.get(chat_id)
+        return cursor.gap if cursor else None
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.enqueue(encode(frame))
+
+    def enqueue(self, text: str) -> None:
+        if self.closing:
+            return
+        try:
+            self._queue.put_nowait(text)
+        except asyncio.QueueFull:
+            log.warning("closing slow consumer conn=%s user=%s", self.id, self.user_id)
+            self.close_soon(GatewayError(ErrorCode.SLOW_CONSUMER))
+
+    # Lifecycle ----------------------------------------------------------------------------
+
+    def start_writer(self) -> None:
+        self.writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                text = await self._queue.get()
+                await asyncio.wait_for(self.ws.send_str(text), WRITE_TIMEOUT_SECONDS)
+        except (ConnectionError, TimeoutError, RuntimeError):
+            # The peer went away or stopped reading; the read loop notices and cleans up.
+            self.closing = True
+            if not self.ws.closed:
+                await self.ws.close(code=1011, message=b"write failed")
+
+    def close_soon(self, error: GatewayError) -> None:
+        """Close from any context (fan-out included): send the error, then the close code."""
+        if self.closing:
+            return
+        self.closing = True
+        self.closer = asyncio.get_running_loop().create_task(self._close_with(error))
+
+    async def close_with(self, error: GatewayError) -> None:
+        """Close now (from the socket's own handler): the error frame, then the close code."""
+        if self.closer is not None:
+            await self.closer
+            return
+        self.closing = True
+        await self._close_with(error)
+
+    async def _close_with(self, error: GatewayError) -> None:
+        try:
+            await asyncio.wait_for(self.ws.send_str(encode(error.frame())), 1.0)
+        except (ConnectionError, TimeoutError, RuntimeError):
+            pass
+        await self.ws.close(code=error.close_code or 1008, message=error.code.encode())
+
+    async def stop_writer(self) -> None:
+        if self.closer is not None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.closer  # a close requested elsewhere finishes before we go
+        if self.writer is None:
+            return
+        self.writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.writer

@@ -1,0 +1,69 @@
+"""The change feed: one WAL stream, consumed in commit order.
+
+Broadcasts are delivered inline (cheap, in order). Row changes of published tables go to
+the Postgres Changes dispatcher, which checks each subscriber's RLS on its own task so
+broadcasts never wait on those queries. Every transaction is acked once handed over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway.embedded.appkeys import context_key
+from gateway.embedded.cdc import broadcasts, retention
+from gateway.embedded.cdc.postgres_changes import PostgresChanges
+from gateway.embedded.realtime.hub import Hub, hub_key
+from gateway.embedded.wal.changes import Transaction
+from gateway.embedded.wal.stream import WalStream, WalStreamError
+
+log = logging.getLogger(__name__)
+
+PUBLICATIONS = ("supabase_realtime", "supabase_realtime_messages_publication")
+
+
+async def consume(stream: WalStream, hub: Hub, changes: PostgresChanges) -> None:
+    async for transaction in stream:
+        try:
+            handle(transaction, hub, changes)
+        except Exception:  # one bad row must not stop delivery of everything after it
+            log.exception("change feed failed on a transaction; continuing")
+        stream.ack(transaction.end_lsn)
+
+
+def handle(transaction: Transaction, hub: Hub, changes: PostgresChanges) -> None:
+    for change in transaction.changes:
+        if broadcasts.is_message_insert(change):
+            broadcasts.deliver(hub, change)
+        elif change.schema != "realtime":
+            changes.submit(change, transaction.commit_time)
+
+
+async def feed_ctx(app: web.Application) -> AsyncIterator[None]:
+    context, hub = app[context_key], app[hub_key]
+    stream = WalStream(context.database_url, PUBLICATIONS)
+    changes = PostgresChanges(context.pool, hub)
+    await stream.start()
+    changes.start()
+    consumer = asyncio.create_task(_supervised(stream, hub, changes), name="cdc-feed")
+    sweeper = asyncio.create_task(retention.sweep_forever(context.pool), name="cdc-retention")
+    try:
+        yield
+    finally:
+        for task in (consumer, sweeper):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await changes.stop()
+        await stream.stop()
+
+
+async def _supervised(stream: WalStream, hub: Hub, changes: PostgresChanges) -> None:
+    try:
+        await consume(stream, hub, changes)
+    except WalStreamError:
+        log.exception("the WAL stream ended; Realtime delivery from the database has stopped")

@@ -1,0 +1,141 @@
+"""Private-channel authorization: RLS on realtime.messages decides, probed as Supabase does.
+
+Read: insert one probe row per extension as the server's own role, switch to the token's
+role and claims, select the probes back (RLS SELECT policies decide), roll back.
+Write: as the token's role, insert a probe per extension inside a savepoint; an RLS
+`WITH CHECK` failure (insufficient_privilege) means no write. Nothing is ever committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from gateway.embedded.db import set_request_context
+from gateway.embedded.keys import Claims
+
+log = logging.getLogger(__name__)
+
+BROADCAST = "broadcast"
+PRESENCE = "presence"
+
+
+@dataclass(slots=True)
+class Policies:
+    """What RLS allowed on one channel; None = not evaluated yet."""
+
+    broadcast_read: bool | None = None
+    broadcast_write: bool | None = None
+    presence_read: bool | None = None
+    presence_write: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationContext:
+    """Who asks, for which sub-topic, with which request headers (`request.headers`)."""
+
+    topic: str
+    claims: Claims
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class AuthorizationError(Exception):
+    """The check itself failed; `code` is Supabase's error code (RlsPolicyError, ...)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _settings(ctx: AuthorizationContext) -> dict[str, str]:
+    return {
+        "realtime.topic": ctx.topic,
+        "request.jwt.claim.sub": ctx.claims.sub or "",
+        "request.jwt.claim.role": ctx.claims.role,
+    }
+
+
+async def _as_user(conn: asyncpg.Connection, ctx: AuthorizationContext) -> None:
+    await set_request_context(
+        conn,
+        ctx.claims,
+        method="GET",
+        path="/realtime",
+        headers=ctx.headers,
+        settings=_settings(ctx),
+    )
+
+
+async def read_policies(
+    pool: asyncpg.Pool, ctx: AuthorizationContext, policies: Policies, *, presence: bool
+) -> Policies:
+    """Evaluate read access; presence is checked only when `presence` (else stays None)."""
+    extensions = [BROADCAST, PRESENCE] if presence else [BROADCAST]
+    ids = [uuid.uuid4() for _ in extensions]
+    try:
+        async with pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                await conn.execute(
+                    "insert into realtime.messages (id, topic, extension)"
+                    " select unnest($1::uuid[]), $2, unnest($3::text[])",
+                    ids,
+                    ctx.topic,
+                    extensions,
+                )
+                await _as_user(conn, ctx)
+                rows = await conn.fetch(
+                    "select id from realtime.messages where id = any($1::uuid[])", ids
+                )
+            finally:
+                await tx.rollback()
+    except asyncpg.PostgresError as exc:
+        log.warning("RlsPolicyError on read check of %s: %s", ctx.topic, exc.sqlstate)
+        raise AuthorizationError("RlsPolicyError") from exc
+    except (TimeoutError, OSError, asyncpg.InterfaceError) as exc:
+        raise AuthorizationError("UnableToConnectToProject") from exc
+    visible = {row["id"] for row in rows}
+    for extension, probe in zip(extensions, ids, strict=True):
+        if extension == BROADCAST:
+            policies.broadcast_read = probe in visible
+        else:
+            policies.presence_read = probe in visible
+    return policies
+
+
+async def write_policies(
+    pool: asyncpg.Pool, ctx: AuthorizationContext, policies: Policies
+) -> Policies:
+    """Evaluate write access for broadcast and presence (both, as Supabase does)."""
+    try:
+        async with pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                await _as_user(conn, ctx)
+                policies.broadcast_write = await _can_insert(conn, ctx.topic, BROADCAST)
+                policies.presence_write = await _can_insert(conn, ctx.topic, PRESENCE)
+            finally:
+                await tx.rollback()
+    except asyncpg.PostgresError as exc:
+        log.warning("RlsPolicyError on write check of %s: %s", ctx.topic, exc.sqlstate)
+        raise AuthorizationError("RlsPolicyError") from exc
+    except (TimeoutError, OSError, asyncpg.InterfaceError) as exc:
+        raise AuthorizationError("UnableToConnectToProject") from exc
+    return policies
+
+
+async def _can_insert(conn: asyncpg.Connection, topic: str, extension: str) -> bool:
+    try:
+        async with conn.transaction():  # a savepoint: a refused insert must not abort the probe
+            await conn.execute(
+                "insert into realtime.messages (topic, extension) values ($1, $2)", topic, extension
+            )
+    except asyncpg.InsufficientPrivilegeError:
+        return False
+    return True

@@ -1,0 +1,49 @@
+"""Limits and timeouts of the embedded Realtime server, with Supabase's defaults.
+
+Set `app[settings_key]` before the app starts to change them (tests shorten the timeouts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from aiohttp import web
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeSettings:
+    """Every knob of the Realtime server; defaults are hosted Supabase's."""
+
+    idle_timeout_seconds: float = 60.0
+    """Close a socket that sent no frame (ping included) for this long (Phoenix `timeout`)."""
+    max_frame_bytes: int = 5_000_000
+    """Largest inbound WebSocket frame; bigger ones close the socket with 1009."""
+    max_channels_per_client: int = 100
+    """Channels one socket may join (`ChannelRateLimitReached` past it)."""
+    channel_error_backoff_seconds: float = 5.0
+    """Delay before a failed join's error reply (CHANNEL_ERROR_BACKOFF_MS)."""
+    connect_error_backoff_seconds: float = 2.0
+    """Delay before a rejected upgrade's HTTP error (CONNECT_ERROR_BACKOFF_MS)."""
+    token_recheck_seconds: float = 300.0
+    """Longest wait between two checks of a channel's access token."""
+    max_payload_size_kb: int = 3000
+    """Broadcast payload cap in KB (tenant `max_payload_size_in_kb`)."""
+    presence_max_calls: int = 5
+    """Presence track/untrack calls one channel may make per window."""
+    presence_window_seconds: float = 30.0
+    """Length of the presence rate-limit window."""
+    outgoing_queue_max: int = 4096
+    """Frames queued for one socket; a socket whose queue overflows is disconnected."""
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            if getattr(self, field.name) < 0:
+                raise ValueError(f"realtime.{field.name} must not be negative")
+
+    @property
+    def max_payload_bytes(self) -> int:
+        # Supabase compares the term size to max_payload_size_in_kb * 1000 + 500.
+        return self.max_payload_size_kb * 1000 + 500
+
+
+settings_key = web.AppKey("realtime_settings", RealtimeSettings)

@@ -1,0 +1,38 @@
+"""/healthz (the process answers), /readyz (the Data API and Realtime are reachable) and
+/metrics (Prometheus)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.errors import GatewayError
+from gateway.services import services_key
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    services = request.app[services_key]
+    checks = {"database": True, "realtime": services.upstream.healthy}
+    try:
+        await services.store.ping(services.config.supabase.service_key)
+    except GatewayError:
+        checks["database"] = False
+    ready = all(checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    collected = request.app[services_key].metrics
+    return web.Response(body=collected.render(), headers={"Content-Type": collected.content_type})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

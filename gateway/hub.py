@@ -1,0 +1,316 @@
+"""Who is connected here, and routing of Realtime events to their sockets.
+
+A user's first socket subscribes the user's private topic upstream, reads their chat
+list (where each chat stands, who their peers are) and marks them online; their last
+socket undoes it. Events from Realtime are routed to the sockets that cover the chat;
+each message is encoded once per event, not once per socket. When a socket's cursor
+reports a gap, or the upstream subscription was interrupted, the missing messages are
+read from the database by seq — Realtime is fast, the database is the truth.
+
+All state is touched only on the event loop; awaits never hold partial updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from gateway.connection import Connection
+from gateway.cursor import Outgoing
+from gateway.errors import GatewayError
+from gateway.metrics import Metrics
+from gateway.models import Message
+from gateway.protocol import encode, message_frame, presence_frame, read_frame, typing_frame
+from gateway.store import Store
+
+log = logging.getLogger(__name__)
+
+GAP_GRACE_SECONDS = 0.5  # how long a hole may wait for Realtime before we read the database
+ATTACH_TIMEOUT_SECONDS = 10.0
+PAGE = 200
+
+
+class Upstream(Protocol):
+    async def subscribe(self, user_id: str) -> None: ...
+    async def unsubscribe(self, user_id: str) -> None: ...
+
+
+class PresenceTracker(Protocol):
+    def local_online(self, user_id: str) -> None: ...
+    def local_offline(self, user_id: str) -> None: ...
+    def is_online(self, user_id: str) -> bool: ...
+
+
+@dataclass
+class UserState:
+    connections: set[Connection] = field(default_factory=set)
+    known_seq: dict[str, int] | None = None  # chat → highest seq seen (None: list unknown)
+    peers: set[str] = field(default_factory=set)
+    chat_peer: dict[str, str] = field(default_factory=dict)  # direct chat → the other member
+    ready: asyncio.Event = field(default_factory=asyncio.Event)  # first socket's setup done
+
+    def token(self) -> str | None:
+        """The freshest token among the user's sockets, for reads on their behalf."""
+        best = max(self.connections, key=lambda c: c.identity.expires_at, default=None)
+        return best.identity.token if best else None
+
+
+class Hub:
+    def __init__(
+        self, store: Store, upstream: Upstream, presence: PresenceTracker, metrics: Metrics
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.upstream = upstream
+        self.presence = presence
+        self.users: dict[str, UserState] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._filling: set[tuple[int, str]] = set()
+
+    # Attach / detach ----------------------------------------------------------------------
+
+    async def attach(self, conn: Connection) -> None:
+        """Register a socket. It receives every message committed after it came."""
+        user = conn.user_id
+        state = self.users.get(user)
+        if state is None:
+            state = self.users[user] = UserState()
+            state.connections.add(conn)
+            await self._first_socket(user, state, conn)
+        else:
+            state.connections.add(conn)
+            try:
+                await asyncio.wait_for(state.ready.wait(), ATTACH_TIMEOUT_SECONDS)
+            except TimeoutError:
+                log.warning("user setup slow; cursors start at first message user=%s", user)
+            # Live events since the user's stream is up carry everything after this point.
+            conn.start_from(state.known_seq)
+        for peer in state.peers:  # who of the people this user chats with is online now
+            if self.presence.is_online(peer) and conn.covers(None, peer):
+                conn.send(presence_frame(peer, True))
+
+    async def _first_socket(self, user: str, state: UserState, conn: Connection) -> None:
+        """Snapshot, subscribe, snapshot again, and read what landed in between: so
+        messages committed while the subscription was being set up are not missed."""
+        token = conn.identity.token
+        first = await self._snapshot(token)
+        before = _seq_map(first) if first is not None else None
+        conn.start_from(before)
+        subscribed = await self._subscribe(user)
+        after = await self._snapshot(token)
+        if self.users.get(user) is not state:
+            return  # every socket left while we were setting up
+        if after is not None:
+            # Catch-up below moves this from `before` to `after`; without `before` there
+            # is no known start, and nothing older than `after` is owed to anyone.
+            state.known_seq = before if before is not None else _seq_map(after)
+            self._remember_peers(state, after)
+        state.ready.set()
+        self.presence.local_online(user)
+        if after is not None:
+            await self._catch_up(user, state, token, after)
+        if not subscribed:
+            self._spawn(self._recover_when_subscribed(user))
+
+    async def _snapshot(self, token: str) -> list[dict[str, Any]] | None:
+        try:
+            return await self.store.chats(token)
+        except GatewayError as err:
+            log.warning("chat list unavailable code=%s", err.code)
+            return None
+
+    async def _subscribe(self, user: str) -> bool:
+        try:
+            await asyncio.wait_for(self.upstream.subscribe(user), ATTACH_TIMEOUT_SECONDS)
+            return True
+        except Exception:  # the upstream keeps trying; we recover once it is through
+            log.warning("upstream subscribe not confirmed yet user=%s", user)
+            return False
+
+    async def _recover_when_subscribed(self, user: str) -> None:
+        while user in self.users:
+            if await self._subscribe(user):
+                await self.recover_user(user)
+                return
+
+    @staticmethod
+    def _remember_peers(state: UserState, chats: list[dict[str, Any]]) -> None:
+        for row in chats:
+            if row.get("peer_id"):
+                state.peers.add(row["peer_id"])
+                state.chat_peer[row["chat_id"]] = row["peer_id"]
+
+    def detach(self, conn: Connection) -> None:
+        user = conn.user_id
+        state = self.users.get(user)
+        if state is None:
+            return
+        state.connections.discard(conn)
+        if not state.connections:
+            del self.users[user]
+            self.presence.local_offline(user)
+            self._spawn(self.upstream.unsubscribe(user))
+
+    def connections(self) -> int:
+        return sum(len(s.connections) for s in self.users.values())
+
+    # Events from Realtime -----------------------------------------------------------------
+
+    def on_event(self, user: str, event: str, payload: dict[str, Any]) -> None:
+        state = self.users.get(user)
+        if state is None:
+            return
+        if event == "message":
+            self._deliver_message(user, state, payload)
+        elif event == "read":
+            frame = encode(read_frame(payload["chat_id"], payload["user_id"], int(payload["seq"])))
+            for conn in state.connections:
+                if conn.covers(None, payload["user_id"]):
+                    conn.enqueue(frame)
+        elif event == "typing":
+            sender = payload.get("user_id")
+            if sender == user:
+                return
+            frame = encode(typing_frame(payload.get("chat_id"), str(sender)))
+            for conn in state.connections:
+                if conn.covers(None, sender):
+                    conn.enqueue(frame)
+
+    def _deliver_message(self, user: str, state: UserState, row: dict[str, Any]) -> None:
+        chat_id, seq = str(row["chat_id"]), int(row["seq"])
+        if state.known_seq is not None and seq > state.known_seq.get(chat_id, 0):
+            state.known_seq[chat_id] = seq
+        members: list[str] = row.get("member_ids") or []
+        others = [m for m in members if m != user]
+        if others:
+            state.chat_peer[chat_id] = others[0]
+            for peer in others:
+                if peer not in state.peers:
+                    state.peers.add(peer)
+                    self._tell_presence(state, peer)
+        item: Outgoing | None = None
+        delivered = 0
+        for conn in state.connections:
+            if not conn.covers(members):
+                continue
+            if item is None:  # encode once for every socket
+                item = Outgoing(seq, encode(message_frame(Message.from_row(row).wire())))
+            conn.offer(chat_id, item, row["sender_id"])
+            delivered += 1
+        self.metrics.delivered(delivered, _age(row.get("created_at")))
+
+    def on_presence(self, user: str, online: bool) -> None:
+        """A user came online or went offline anywhere: tell local users who chat with them."""
+        frame = encode(presence_frame(user, online))
+        for local, state in self.users.items():
+            if user in state.peers and local != user:
+                self._send_to_covering(state, user, frame)
+
+    def _tell_presence(self, state: UserState, peer: str) -> None:
+        """A new peer: say whether they are online now (later changes come by on_presence)."""
+        if self.presence.is_online(peer):
+            self._send_to_covering(state, peer, encode(presence_frame(peer, True)))
+
+    @staticmethod
+    def _send_to_covering(state: UserState, peer: str, frame: str) -> None:
+        for conn in state.connections:
+            if conn.covers(None, peer):
+                conn.enqueue(frame)
+
+    # Recovery -----------------------------------------------------------------------------
+
+    def gap_found(self, conn: Connection, chat_id: str) -> None:
+        key = (conn.id, chat_id)
+        if key not in self._filling:
+            self._filling.add(key)
+            self._spawn(self._fill_gap(conn, chat_id, key))
+
+    async def _fill_gap(self, conn: Connection, chat_id: str, key: tuple[int, str]) -> None:
+        try:
+            await asyncio.sleep(GAP_GRACE_SECONDS)  # usually Realtime delivers it by then
+            while (gap := conn.gap(chat_id)) is not None and not conn.closing:
+                first, last = gap
+                page = await self.store.history(
+                    conn.identity.token, chat_id, min(last - first + 1, PAGE), after_seq=first - 1
+                )
+                if not page.rows:
+                    break
+                self.replay(conn, chat_id, page.rows)
+        except GatewayError as err:
+            log.warning("gap fill failed conn=%s code=%s", conn.id, err.code)
+        finally:
+            self._filling.discard(key)
+
+    def replay(self, conn: Connection, chat_id: str, rows: list[dict[str, Any]]) -> None:
+        """Offer stored rows (ascending) to one socket; the cursor drops what it has."""
+        state = self.users.get(conn.user_id)
+        peer = conn.peer_id or (state.chat_peer.get(chat_id) if state else None)
+        for row in rows:
+            receiver = conn.user_id if row["sender_id"] != conn.user_id else peer
+            message = Message.from_row(row, receiver_id=receiver)
+            conn.offer(chat_id, Outgoing(message.seq, encode(message_frame(message.wire()))))
+
+    async def recover_user(self, user: str) -> None:
+        """Upstream was interrupted for this user: read what was missed from the database."""
+        state = self.users.get(user)
+        token = state.token() if state else None
+        if state is None or token is None or state.known_seq is None:
+            return
+        chats = await self._snapshot(token)
+        if chats is not None:
+            await self._catch_up(user, state, token, chats)
+
+    async def _catch_up(
+        self, user: str, state: UserState, token: str, chats: list[dict[str, Any]]
+    ) -> None:
+        """Deliver every message of `chats` past what this user's stream has seen."""
+        known = state.known_seq if state.known_seq is not None else {}
+        for row in chats:
+            chat_id, last = str(row["chat_id"]), int(row["last_seq"])
+            after = known.get(chat_id, 0)
+            while after < last:
+                try:
+                    page = await self.store.history(token, chat_id, PAGE, after_seq=after)
+                except GatewayError as err:
+                    log.warning("catch-up read failed user=%s code=%s", user, err.code)
+                    return
+                if not page.rows:
+                    break
+                members = _members(row, user)
+                for item in page.rows:
+                    self._deliver_message(user, state, {**item, "member_ids": members})
+                after = int(page.rows[-1]["seq"])
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _seq_map(chats: list[dict[str, Any]]) -> dict[str, int]:
+    return {str(row["chat_id"]): int(row["last_seq"]) for row in chats}
+
+
+def _members(chat_row: dict[str, Any], user: str) -> list[str]:
+    peer = chat_row.get("peer_id")
+    return sorted({user, peer}) if peer else [user]
+
+
+def _age(created_at: object) -> float | None:
+    """Seconds since a row's created_at (commit time), for the delivery-latency metric."""
+    if not isinstance(created_at, str):
+        return None
+    try:
+        return time.time() - datetime.fromisoformat(created_at).timestamp()
+    except ValueError:
+        return None

@@ -1,0 +1,126 @@
+"""`python -m gateway` / `serve`: run the gateway, starting the embedded stack first when no
+Supabase project is configured.
+
+The embedded stack runs as a child process (`python -m gateway embedded`), exactly as a
+user would start it; the gateway reaches it only over HTTP and WebSocket, as it reaches
+hosted Supabase. Ctrl-C stops the gateway (sockets get 1001), then the child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.app import create_app
+from gateway.config import Config
+from gateway.signals import wait_for_stop_signal
+
+READY_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class Project:
+    url: str
+    anon_key: str
+    service_key: str
+    jwt_secret: str
+
+
+def target_config(config: Config, project: Project) -> Config:
+    """The configuration the gateway runs with once it knows its Supabase project."""
+    return config.model_copy(
+        update={
+            "supabase": config.supabase.model_copy(
+                update={
+                    "url": project.url,
+                    "anon_key": project.anon_key,
+                    "service_key": project.service_key,
+                }
+            ),
+            "auth": config.auth.model_copy(update={"jwt_secret": project.jwt_secret}),
+        }
+    )
+
+
+async def _read_status(proc: asyncio.subprocess.Process) -> dict[str, str]:
+    assert proc.stdout is not None
+    status: dict[str, str] = {}
+    while "service_role key" not in status:
+        line = await proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the embedded stack exited during start; see its output above")
+        text = line.decode(errors="replace")
+        match = re.match(r"\s*([^:]+):\s(.+)$", text.rstrip("\n"))
+        if match:
+            status[match[1].strip()] = match[2].strip()
+    return status
+
+
+async def _forward(stream: asyncio.StreamReader | None) -> None:
+    while stream is not None and (line := await stream.readline()):
+        sys.stderr.write(line.decode(errors="replace"))
+
+
+@contextlib.asynccontextmanager
+async def embedded_child(config_path: str) -> AsyncIterator[Project]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "--config",
+        config_path,
+        "embedded",
+        stdout=asyncio.subprocess.PIPE,
+        env=dict(os.environ),
+        start_new_session=True,
+    )
+    forward: asyncio.Task[None] | None = None
+    try:
+        status = await asyncio.wait_for(_read_status(proc), READY_TIMEOUT_SECONDS)
+        forward = asyncio.create_task(_forward(proc.stdout))
+        yield Project(
+            status["API URL"], status["anon key"], status["service_role key"], status["JWT secret"]
+        )
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if forward is not None:
+            forward.cancel()
+
+
+async def serve(config: Config, config_path: str) -> int:
+    async with contextlib.AsyncExitStack() as stack:
+        if config.uses_embedded:
+            project = await stack.enter_async_context(embedded_child(config_path))
+            config = target_config(config, project)
+        runner = web.AppRunner(
+            create_app(config),
+            shutdown_timeout=config.server.shutdown_timeout_seconds,
+            access_log=None,
+        )
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, config.server.host, config.server.port)
+        await site.start()
+        port = runner.addresses[0][1]
+        base = f"http://{config.server.host}:{port}"
+        print(f"Gateway:      {base}  (WebSocket: ws://{config.server.host}:{port}/ws)")
+        print(f"API docs:     {base}/docs")
+        print(f"Supabase URL: {config.supabase.url}")
+        print(f"Anon key:     {config.supabase.anon_key}")
+        print("Tokens for trying it: python -m gateway token you@example.com", flush=True)
+        await wait_for_stop_signal()
+    return 0

@@ -1,0 +1,60 @@
+"""Prometheus metrics of one gateway process, in its own registry (so several apps can
+live in one test process), served at /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self._sockets = Gauge("gateway_sockets", "Open client WebSockets.", registry=r)
+        self._messages_in = Counter(
+            "gateway_messages_in", "Messages stored on behalf of clients.", registry=r
+        )
+        self._messages_out = Counter(
+            "gateway_messages_out", "Message frames delivered to client sockets.", registry=r
+        )
+        self._latency = Histogram(
+            "gateway_delivery_latency_seconds",
+            "From commit (created_at) to the frame being queued for the receiver's sockets.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._errors = Counter(
+            "gateway_errors", "Errors returned to clients, by code.", ["code"], registry=r
+        )
+
+    def socket_opened(self) -> None:
+        self._sockets.inc()
+
+    def socket_closed(self) -> None:
+        self._sockets.dec()
+
+    def message_in(self) -> None:
+        self._messages_in.inc()
+
+    def delivered(self, sockets: int, latency_seconds: float | None) -> None:
+        if sockets:
+            self._messages_out.inc(sockets)
+        if latency_seconds is not None:
+            self._latency.observe(max(0.0, latency_seconds))
+
+    def error(self, code: str) -> None:
+        self._errors.labels(code=code).inc()
+
+    def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """A gauge whose value is read when scraped (upstream sockets, channels…)."""
+        Gauge(name, documentation, registry=self.registry).set_function(read)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

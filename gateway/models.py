@@ -1,0 +1,112 @@
+"""The public API's data shapes (pydantic): messages, chats, REST bodies and answers.
+
+The OpenAPI document is generated from these; the WebSocket frames reuse `Message`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Message(_Model):
+    """A stored message as clients see it."""
+
+    id: int = Field(description="Database id.")
+    chat_id: UUID
+    seq: int = Field(description="Position in the chat: 1, 2, 3… without gaps.")
+    sender_id: UUID
+    receiver_id: UUID | None = Field(description="The peer of a direct chat.")
+    message_text: str
+    client_msg_id: str | None
+    created_at: str = Field(description="Commit time, ISO 8601.")
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], receiver_id: str | None = None) -> Message:
+        """From the database shape (body, member_ids) to the API shape."""
+        receiver = row.get("receiver_id") or receiver_id
+        if receiver is None and "member_ids" in row:
+            others = [m for m in row["member_ids"] if m != row["sender_id"]]
+            receiver = others[0] if others else row["sender_id"]
+        return cls(
+            id=row["id"],
+            chat_id=row["chat_id"],
+            seq=row["seq"],
+            sender_id=row["sender_id"],
+            receiver_id=receiver,
+            message_text=row["body"],
+            client_msg_id=row.get("client_msg_id"),
+            created_at=row["created_at"],
+        )
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class SendBody(_Model):
+    message_text: str = Field(description="1 to limits.message_max_chars characters.")
+    client_msg_id: str | None = Field(
+        None, min_length=1, max_length=128, description="Makes retries idempotent."
+    )
+
+
+class ReadBody(_Model):
+    seq: StrictInt = Field(ge=0, description="Everything up to this seq has been read.")
+
+
+class HistoryQuery(_Model):
+    limit: int = Field(50, ge=1, description="Page size (at most limits.history_max_limit).")
+    before_seq: int | None = Field(None, ge=1, description="Page of messages before this seq.")
+    after_seq: int | None = Field(None, ge=0, description="Page of messages after this seq.")
+
+    @model_validator(mode="after")
+    def _one_cursor(self) -> HistoryQuery:
+        if self.before_seq is not None and self.after_seq is not None:
+            raise ValueError("give before_seq or after_seq, not both")
+        return self
+
+
+class SendResult(_Model):
+    message: Message
+
+
+class History(_Model):
+    messages: list[Message] = Field(description="Ascending by seq.")
+    has_more: bool = Field(description="More messages exist beyond this page.")
+
+
+class ChatSummary(_Model):
+    chat_id: UUID
+    peer_id: UUID | None
+    last_message_at: str | None
+    last_message_text: str | None
+    last_seq: int
+    unread_count: int
+
+
+class Chats(_Model):
+    chats: list[ChatSummary] = Field(description="Newest first.")
+
+
+class OnlineUsers(_Model):
+    online_users: list[UUID]
+
+
+class ReadResult(_Model):
+    chat_id: UUID
+    seq: int = Field(description="The read marker after the update (never moves back).")
+
+
+class ErrorDetail(_Model):
+    code: str
+    message: str
+
+
+class ErrorBody(_Model):
+    error: ErrorDetail

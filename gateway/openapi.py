@@ -1,0 +1,132 @@
+"""/openapi.json generated from the REST endpoints' pydantic models, and the /docs
+(Swagger UI) and /redoc pages that render it. No hand-kept spec."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from gateway import __version__
+from gateway.errors import ErrorCode
+from gateway.models import ErrorBody
+from gateway.rest import ENDPOINTS, Endpoint
+
+REF = "#/components/schemas/{model}"
+
+
+class _Schemas:
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def ref(self, model: type[BaseModel]) -> dict[str, str]:
+        schema = model.model_json_schema(ref_template=REF)
+        self.components.update(schema.pop("$defs", {}))
+        self.components[model.__name__] = schema
+        return {"$ref": REF.format(model=model.__name__)}
+
+
+def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "format": "uuid"},
+        }
+        for name in re.findall(r"{(\w+)}", endpoint.path)
+    ]
+    if endpoint.query is not None:
+        properties = endpoint.query.model_json_schema()["properties"]
+        for name, field in endpoint.query.model_fields.items():
+            parameters.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": field.is_required(),
+                    "description": field.description or "",
+                    "schema": properties[name],
+                }
+            )
+    error = {
+        "description": "Error (codes in the README's catalogue)",
+        "content": {"application/json": {"schema": schemas.ref(ErrorBody)}},
+    }
+    operation: dict[str, Any] = {
+        "summary": endpoint.summary,
+        "operationId": endpoint.handler.__name__,
+        "security": [{"bearer": []}, {"token": []}],
+        "parameters": parameters,
+        "responses": {
+            str(endpoint.status): {
+                "description": "OK",
+                "content": {"application/json": {"schema": schemas.ref(endpoint.response)}},
+            },
+            "4XX": error,
+            "5XX": error,
+        },
+    }
+    if endpoint.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": schemas.ref(endpoint.body)}},
+        }
+    return operation
+
+
+def document() -> dict[str, Any]:
+    schemas = _Schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in ENDPOINTS:
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, schemas)
+    codes = ", ".join(code.code for code in ErrorCode)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Chat gateway",
+            "version": __version__,
+            "description": "Real-time chat on Supabase. WebSocket protocol: see the README."
+            f" Error codes: {codes}.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas.components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "token": {"type": "apiKey", "in": "query", "name": "token"},
+            },
+        },
+    }
+
+
+SWAGGER = """<!doctype html><html><head><title>Chat gateway - API docs</title>
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+</head><body><div id="swagger-ui"></div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
+</body></html>"""
+
+REDOC = """<!doctype html><html><head><title>Chat gateway - ReDoc</title></head><body>
+<redoc spec-url="/openapi.json"></redoc>
+<script src="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"></script>
+</body></html>"""
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(document())
+
+
+async def swagger_page(request: web.Request) -> web.Response:
+    return web.Response(text=SWAGGER, content_type="text/html")
+
+
+async def redoc_page(request: web.Request) -> web.Response:
+    return web.Response(text=REDOC, content_type="text/html")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/openapi.json", openapi_json)
+    app.router.add_get("/docs", swagger_page)
+    app.router.add_get("/redoc", redoc_page)

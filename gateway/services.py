@@ -1,0 +1,31 @@
+"""What request handlers share, under one typed AppKey."""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from gateway.auth import TokenVerifier
+from gateway.config import Config
+from gateway.hub import Hub
+from gateway.metrics import Metrics
+from gateway.presence import Presence
+from gateway.store import Store
+from gateway.upstream import Upstream
+
+
+@dataclass
+class Services:
+    config: Config
+    verifier: TokenVerifier
+    store: Store
+    hub: Hub
+    presence: Presence
+    upstream: Upstream
+    metrics: Metrics
+    sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)
+
+
+services_key = web.AppKey("services_key", Services)

@@ -1,0 +1,143 @@
+"""Reads and writes through the Supabase Data API, always with the user's own token.
+
+Every call runs as the user, so RLS decides what the gateway may see or write on their
+behalf: the gateway never widens a user's access. One shared HTTP connection pool
+serves all users; each call builds a light postgrest client carrying that user's token.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from postgrest import APIError, AsyncPostgrestClient
+
+from gateway.errors import ErrorCode, GatewayError
+
+log = logging.getLogger(__name__)
+
+MESSAGE_COLUMNS = "id,chat_id,seq,sender_id,body,client_msg_id,created_at"
+
+# Data API error codes → our catalogue. Anything else is an internal error (logged).
+_CODES = {
+    "PT400": ErrorCode.INVALID_PEER,
+    "PT404": ErrorCode.PEER_NOT_FOUND,
+    "PT409": ErrorCode.CLIENT_MSG_ID_CONFLICT,
+    "42501": ErrorCode.FORBIDDEN,
+    "PGRST301": ErrorCode.TOKEN_INVALID,
+    "PGRST303": ErrorCode.TOKEN_EXPIRED,
+    "23514": ErrorCode.MESSAGE_TOO_LONG,
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]  # ascending by seq
+    has_more: bool
+
+
+def direct_key(a: str, b: str) -> str:
+    """The chats.direct_key of the direct chat between two users."""
+    return f"{min(a, b)}:{max(a, b)}"
+
+
+class Store:
+    def __init__(self, rest_url: str, apikey: str, http: httpx.AsyncClient) -> None:
+        self._url = rest_url
+        self._apikey = apikey
+        self._http = http
+
+    def _as(self, token: str) -> AsyncPostgrestClient:
+        return AsyncPostgrestClient(
+            self._url,
+            headers={"apikey": self._apikey, "Authorization": f"Bearer {token}"},
+            http_client=self._http,
+        )
+
+    async def send_direct(
+        self, token: str, peer_id: str, text: str, client_msg_id: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """Store a message to a peer; (message row, created). Idempotent per client_msg_id."""
+        params: dict[str, Any] = {"peer_id": peer_id, "body": text, "client_msg_id": client_msg_id}
+        data = await self._run(self._as(token).rpc("send_direct_message", params))
+        return data["message"], bool(data["created"])
+
+    async def direct_chat_id(self, token: str, me: str, peer: str) -> str | None:
+        """The chat between me and peer if it exists and I may see it."""
+        query = (
+            self._as(token)
+            .table("chats")
+            .select("id")
+            .eq("direct_key", direct_key(me, peer))
+            .limit(1)
+        )
+        rows = await self._run(query)
+        return str(rows[0]["id"]) if rows else None
+
+    async def history(
+        self,
+        token: str,
+        chat_id: str,
+        limit: int,
+        *,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+    ) -> Page:
+        """A page of messages ascending by seq: the latest, before or after a seq."""
+        query = self._as(token).table("messages").select(MESSAGE_COLUMNS).eq("chat_id", chat_id)
+        if after_seq is not None:
+            query = query.gt("seq", after_seq).order("seq")
+        else:
+            if before_seq is not None:
+                query = query.lt("seq", before_seq)
+            query = query.order("seq", desc=True)
+        rows: list[dict[str, Any]] = await self._run(query.limit(limit + 1))
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        if after_seq is None:
+            rows.reverse()
+        return Page(rows, has_more)
+
+    async def chats(self, token: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = await self._run(self._as(token).rpc("list_my_chats", {}))
+        return rows
+
+    async def mark_read(self, token: str, chat_id: str, user_id: str, seq: int) -> int:
+        """Move my read marker forward; return where it stands (it never moves back)."""
+        query = (
+            self._as(token)
+            .table("chat_members")
+            .update({"last_read_seq": seq})
+            .eq("chat_id", chat_id)
+            .eq("user_id", user_id)
+        )
+        rows = await self._run(query)
+        if not rows:
+            raise GatewayError(ErrorCode.CHAT_NOT_FOUND)
+        return int(rows[0]["last_read_seq"])
+
+    async def ping(self, service_key: str) -> None:
+        """One cheap read as service_role: is the Data API (and its database) answering?"""
+        await self._run(self._as(service_key).table("chats").select("id").limit(1))
+
+    async def _run(self, query: Any) -> Any:
+        try:
+            response = await query.execute()
+        except APIError as err:
+            raise _translate(err) from None
+        except httpx.HTTPError as err:
+            log.warning("Data API unreachable: %s", type(err).__name__)
+            raise GatewayError(ErrorCode.UPSTREAM_UNAVAILABLE) from None
+        return response.data
+
+
+def _translate(err: APIError) -> GatewayError:
+    code = _CODES.get(str(err.code))
+    if code is not None:
+        return GatewayError(code)
+    if str(err.code) in {"503", "502", "504", "PGRST000", "PGRST001", "PGRST002"}:
+        return GatewayError(ErrorCode.UPSTREAM_UNAVAILABLE)
+    log.error("unexpected Data API error code=%s", err.code)
+    return GatewayError(ErrorCode.INTERNAL)

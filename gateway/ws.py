@@ -1,0 +1,159 @@
+"""The WebSocket endpoints: /ws (every chat of the user) and /ws/{receiver_id} (one peer).
+
+Order of a socket's life: Origin check → upgrade → authenticate (Bearer header,
+`?token=`, or a first `{"type":"auth"}` frame within limits.ws_auth_timeout_seconds) →
+attach to the hub → optional catch-up (`?since_seq=`) → read loop. A bad frame gets an
+error frame and the socket stays open; authentication problems close it (see the error
+catalogue for close codes). The token's expiry closes the socket unless a fresh token
+arrives in an `auth` frame first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from aiohttp import WSMsgType, web
+
+from gateway.actions import Actions, parse_peer
+from gateway.auth import Identity, request_token
+from gateway.connection import Connection
+from gateway.errors import ErrorCode, GatewayError
+from gateway.protocol import AuthFrame, encode, parse_frame
+from gateway.services import Services, services_key
+
+log = logging.getLogger(__name__)
+
+
+def check_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
+    """Browsers send Origin; a page from an origin not on the allow-list may not connect
+    (cross-site WebSocket hijacking). Non-browser clients send none and pass."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin not in allowed:
+        raise GatewayError(ErrorCode.ORIGIN_FORBIDDEN)
+
+
+def _since_seq(request: web.Request) -> int | None:
+    raw = request.query.get("since_seq")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise GatewayError(ErrorCode.INVALID_REQUEST, "since_seq must be a non-negative integer")
+    return int(raw)
+
+
+async def ws_all(request: web.Request) -> web.WebSocketResponse:
+    return await _serve(request, peer_id=None)
+
+
+async def ws_peer(request: web.Request) -> web.WebSocketResponse:
+    return await _serve(request, peer_id=parse_peer(request.match_info["receiver_id"]))
+
+
+async def _serve(request: web.Request, peer_id: str | None) -> web.WebSocketResponse:
+    services = request.app[services_key]
+    limits = services.config.limits
+    check_origin(request, services.config.server.cors_origins)
+    since_seq = _since_seq(request) if peer_id is not None else None
+    token = request_token(request.headers, request.query)
+    ws = web.WebSocketResponse(
+        heartbeat=30.0, max_msg_size=limits.ws_max_frame_bytes, compress=False
+    )
+    await ws.prepare(request)
+    services.sockets.add(ws)
+    try:
+        identity = await _authenticate(ws, services, token)
+    except GatewayError as err:
+        await _close(ws, err)
+        return ws
+    conn = Connection(
+        ws, identity, peer_id=peer_id, queue_max=limits.ws_queue_max, on_gap=services.hub.gap_found
+    )
+    await _run(conn, services, since_seq)
+    return ws
+
+
+async def _authenticate(
+    ws: web.WebSocketResponse, services: Services, token: str | None
+) -> Identity:
+    if token is None:
+        timeout = services.config.limits.ws_auth_timeout_seconds
+        try:
+            msg = await ws.receive(timeout=timeout)
+        except TimeoutError:
+            raise GatewayError(ErrorCode.AUTH_TIMEOUT) from None
+        if msg.type != WSMsgType.TEXT:
+            raise GatewayError(ErrorCode.AUTH_REQUIRED)
+        frame = parse_frame(msg.data)
+        if not isinstance(frame, AuthFrame):
+            raise GatewayError(ErrorCode.AUTH_REQUIRED, "the first frame must be an auth frame")
+        token = frame.token
+    return await services.verifier.verify(token)
+
+
+async def _run(conn: Connection, services: Services, since_seq: int | None) -> None:
+    ws, hub, metrics = conn.ws, services.hub, services.metrics
+    conn.start_writer()
+    metrics.socket_opened()
+    actions = Actions(services, conn)
+    expiry = _schedule_expiry(conn)
+    try:
+        resume_chat = await _resume_point(conn, actions, since_seq)
+        await hub.attach(conn)
+        if resume_chat is not None and since_seq is not None:
+            await actions.catch_up(resume_chat, since_seq, reset=False)
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                conn.send(GatewayError(ErrorCode.INVALID_JSON, "send text frames").frame())
+                continue
+            try:
+                frame = parse_frame(msg.data)
+                await actions.handle(frame)
+            except GatewayError as err:
+                metrics.error(err.code)
+                if err.close_code is not None:
+                    await conn.close_with(err)
+                    break
+                conn.send(err.frame())
+                continue
+            if isinstance(frame, AuthFrame):
+                expiry.cancel()
+                expiry = _schedule_expiry(conn)
+    except Exception:
+        log.exception("socket failed conn=%s", conn.id)
+        metrics.error(ErrorCode.INTERNAL.code)
+        await conn.close_with(GatewayError(ErrorCode.INTERNAL))
+    finally:
+        expiry.cancel()
+        hub.detach(conn)
+        metrics.socket_closed()
+        if ws.close_code is None and not conn.closing:
+            await ws.close()
+        await conn.stop_writer()
+
+
+async def _resume_point(conn: Connection, actions: Actions, since_seq: int | None) -> str | None:
+    """Place the cursor at since_seq before attaching, so live messages that arrive during
+    setup wait behind the history instead of repeating it."""
+    if since_seq is None or conn.peer_id is None:
+        return None
+    try:
+        chat_id = await actions.chat_id_for(conn.peer_id)
+    except GatewayError:
+        return None  # no chat yet: nothing to catch up
+    conn.resume(chat_id, since_seq)
+    return chat_id
+
+
+def _schedule_expiry(conn: Connection) -> asyncio.TimerHandle:
+    loop = asyncio.get_running_loop()
+    delay = max(0.0, conn.identity.expires_at - time.time())
+    return loop.call_later(delay, conn.close_soon, GatewayError(ErrorCode.TOKEN_EXPIRED))
+
+
+async def _close(ws: web.WebSocketResponse, err: GatewayError) -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await ws.send_str(encode(err.frame()))
+    await ws.close(code=err.close_code or 1008, message=err.code.encode())

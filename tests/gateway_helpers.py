@@ -1,0 +1,204 @@
+"""Fixtures and clients for gateway tests: a real gateway (create_app) on 127.0.0.1:0 in
+front of the real embedded stack, users signed up through the real Auth API, and
+WebSocket clients that wait on frames with deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+
+from gateway.app import create_app
+from gateway.config import Config, build_config
+from tests.conftest import EmbeddedStack
+
+PASSWORD = "correct-horse-battery"
+WAIT = 10.0  # deadline for anything that should arrive
+QUIET = 0.5  # how long "nothing arrives" is watched
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    token: str
+
+
+@dataclass
+class Gateway:
+    url: str
+    config: Config
+    embedded: EmbeddedStack
+    server: TestServer
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http", "ws", 1)
+
+
+def gateway_config(embedded: EmbeddedStack, **sections: dict[str, Any]) -> Config:
+    data: dict[str, Any] = {
+        "supabase": {
+            "url": embedded.url,
+            "anon_key": embedded.anon_key,
+            "service_key": embedded.service_key,
+        },
+        "auth": {"jwt_secret": embedded.config.jwt_secret},
+    }
+    for section, values in sections.items():
+        data.setdefault(section, {}).update(values)
+    return build_config(data)
+
+
+@asynccontextmanager
+async def running_gateway(config: Config, embedded: EmbeddedStack) -> AsyncIterator[Gateway]:
+    server = TestServer(create_app(config), host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        yield Gateway(str(server.make_url("")).rstrip("/"), config, embedded, server)
+    finally:
+        await server.close()
+
+
+async def sign_up(embedded: EmbeddedStack, email: str | None = None) -> User:
+    """A new user through the embedded Auth API (as supabase-js/py would)."""
+    email = email or f"u-{uuid.uuid4().hex[:10]}@example.test"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{embedded.url}/auth/v1/signup",
+            json={"email": email, "password": PASSWORD},
+            headers={"apikey": embedded.anon_key},
+        ) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+        session = await resp.json()
+    return User(session["user"]["id"], email, session["access_token"])
+
+
+def token_for(embedded: EmbeddedStack, user: User, *, expires_in: float) -> str:
+    """A token for `user` expiring soon (signed like Auth's own)."""
+    now = int(time.time())
+    return embedded.keys.sign(
+        {
+            "sub": user.id,
+            "role": "authenticated",
+            "aud": "authenticated",
+            "iat": now,
+            "exp": now + int(expires_in),
+            "email": user.email,
+        }
+    )
+
+
+class Client:
+    """A WebSocket client that waits for frames by type, with deadlines."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.closed = asyncio.Event()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                await self.frames.put(json.loads(msg.data))
+        self.closed.set()
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send_str(json.dumps(frame))
+
+    async def send_raw(self, text: str) -> None:
+        await self.ws.send_str(text)
+
+    async def next(self, kind: str | None = None, timeout: float = WAIT) -> dict[str, Any]:
+        """The next frame (of `kind`, skipping presence/typing/read frames of other kinds)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            frame = await asyncio.wait_for(self.frames.get(), max(remaining, 0.001))
+            if kind is None or frame.get("type") == kind:
+                return frame
+            if kind != "error" and frame.get("type") == "error":
+                raise AssertionError(f"unexpected error frame {frame}")
+
+    async def messages(self, count: int, timeout: float = WAIT) -> list[dict[str, Any]]:
+        return [(await self.next("message", timeout))["message"] for _ in range(count)]
+
+    async def nothing(self, kind: str, quiet: float = QUIET) -> None:
+        """No frame of `kind` arrives within `quiet` seconds."""
+        try:
+            frame = await self.next(kind, quiet)
+        except TimeoutError:
+            return
+        raise AssertionError(f"unexpected {kind} frame: {frame}")
+
+    async def wait_closed(self, timeout: float = WAIT) -> int | None:
+        await asyncio.wait_for(self.closed.wait(), timeout)
+        return self.ws.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self._reader.cancel()
+
+
+@asynccontextmanager
+async def connect(
+    gateway: Gateway,
+    path: str = "/ws",
+    *,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> AsyncIterator[Client]:
+    params = dict(query or {})
+    if token is not None:
+        params["token"] = token
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(gateway.ws_url + path, params=params, headers=headers)
+        client = Client(ws)
+        try:
+            yield client
+        finally:
+            await client.close()
+
+
+async def api(
+    gateway: Gateway,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    json_body: Any = None,
+    data: str | None = None,
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    all_headers = dict(headers or {})
+    if token is not None:
+        all_headers["Authorization"] = f"Bearer {token}"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(
+            method,
+            gateway.url + path,
+            json=json_body,
+            data=data,
+            headers=all_headers,
+            params=params,
+        ) as resp,
+    ):
+        body = await resp.text()
+        try:
+            return resp.status, json.loads(body)
+        except ValueError:
+            return resp.status, body
