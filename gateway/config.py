@@ -109,7 +109,9 @@ class EmbeddedConfig(_Section):
     service_key: str = Field(DEMO_SERVICE_KEY, description="Legacy service_role API key.")
     publishable_key: str = Field(DEMO_PUBLISHABLE_KEY, description="sb_publishable_ key.")
     secret_key: str = Field(DEMO_SECRET_KEY, description="sb_secret_ key.")
-    signing: Literal["HS256", "ES256"] = Field("HS256", description="How user tokens are signed.")
+    signing: Literal["HS256", "ES256", "RS256"] = Field(
+        "HS256", description="How user tokens are signed."
+    )
     jwt_expiry_seconds: int = Field(3600, ge=10, description="Lifetime of user access tokens.")
     refresh_token_reuse_interval_seconds: int = Field(
         10, ge=0, description="Seconds a rotated refresh token may still be reused (as GoTrue)."

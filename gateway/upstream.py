@@ -21,14 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
-from urllib.parse import quote
 
-import aiohttp
-from realtime import AsyncRealtimeChannel, BroadcastPayload, RealtimeChannelOptions
+import httpx
+from realtime import (
+    AsyncRealtimeChannel,
+    AsyncRealtimeClient,
+    BroadcastPayload,
+    RealtimeChannelOptions,
+)
+from realtime.exceptions import RealtimeHTTPError
 
 from gateway.errors import ErrorCode, GatewayError
 from gateway.upstream_channel import ChannelEntry, ChannelSpec, guarded
@@ -51,20 +55,6 @@ def _user_params() -> RealtimeChannelOptions:
             "private": True,
         }
     }
-
-
-def _http_base(realtime_url: str) -> str:
-    for ws, http in (("ws://", "http://"), ("wss://", "https://")):
-        if realtime_url.startswith(ws):
-            return http + realtime_url.removeprefix(ws)
-    return realtime_url.rstrip("/")
-
-
-def _auth_headers(key: str) -> dict[str, str]:
-    headers = {"apikey": key}
-    if key.count(".") == 2:  # a JWT key; sb_secret_ keys go in `apikey` only
-        headers["Authorization"] = f"Bearer {key}"
-    return headers
 
 
 class Upstream:
@@ -95,15 +85,13 @@ class Upstream:
         self._homes: dict[str, tuple[UpstreamSocket, ChannelEntry]] = {}
         self._events: asyncio.Queue[Event] = asyncio.Queue(EVENT_QUEUE_MAX)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._session: aiohttp.ClientSession | None = None
+        self._rest_client: AsyncRealtimeClient | None = None  # never connected: http_send only
         self._dropped = 0
 
     # Lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=NOTIFY_TIMEOUT_SECONDS)
-        )
+        self._rest_client = AsyncRealtimeClient(self._url, token=self._key, auto_reconnect=False)
         self._spawn(self._consume())
         await self._add_socket().first_attempt()
 
@@ -115,9 +103,7 @@ class Upstream:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._rest_client = None
 
     def open_socket(self) -> UpstreamSocket:
         """A started socket for another part's channels (presence), supervised like ours,
@@ -193,22 +179,21 @@ class Upstream:
     # Typing (REST broadcast) -------------------------------------------------------------
 
     async def notify(self, user_id: str, event: str, payload: dict[str, Any]) -> None:
-        """Broadcast `event` to the private topic `user:<id>` through Realtime's REST API."""
-        if self._session is None:
+        """Broadcast `event` to the private topic `user:<id>` through Realtime's REST API,
+        with realtime-py's own `http_send` (the channel need not be joined)."""
+        if self._rest_client is None:
             raise GatewayError(ErrorCode.UPSTREAM_UNAVAILABLE)
-        topic = quote(f"user:{user_id}", safe="")
-        url = f"{_http_base(self._url)}/api/broadcast/{topic}/events/{quote(event, safe='')}"
-        headers = {**_auth_headers(self._key), "Content-Type": "application/json"}
+        channel = AsyncRealtimeChannel(
+            self._rest_client, f"realtime:user:{user_id}", _user_params()
+        )
         try:
-            async with self._session.post(
-                url, params={"private": "true"}, data=json.dumps(payload), headers=headers
-            ) as response:
-                if response.status == 202:
-                    return
-                log.warning("REST broadcast refused: HTTP %s event=%s", response.status, event)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            await channel.http_send(event, payload, timeout=NOTIFY_TIMEOUT_SECONDS)
+        except RealtimeHTTPError as exc:
+            log.warning("REST broadcast refused: HTTP %s event=%s", exc.status, event)
+            raise GatewayError(ErrorCode.UPSTREAM_UNAVAILABLE) from None
+        except httpx.HTTPError as exc:
             log.warning("REST broadcast failed: %s event=%s", type(exc).__name__, event)
-        raise GatewayError(ErrorCode.UPSTREAM_UNAVAILABLE)
+            raise GatewayError(ErrorCode.UPSTREAM_UNAVAILABLE) from None
 
     # Health and metrics ------------------------------------------------------------------
 

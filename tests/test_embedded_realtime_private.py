@@ -188,3 +188,22 @@ async def test_the_service_role_joins_any_private_channel(stack: RealtimeStack) 
         )
     finally:
         await rt.close()
+
+
+async def test_a_failing_policy_refuses_the_join(
+    stack: RealtimeStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    await run_sql(
+        stack,
+        """create policy "broken" on realtime.messages for select to anon
+             using (topic = 'broken' and 1 / (length(topic) - 6) = 1)""",
+    )
+    async with raw_socket(stack.ws_url()) as sock:
+        await sock.send(v1("realtime:broken", "phx_join", join_payload(private=True), "1", "1"))
+        denied = "You do not have permissions to read from this Channel topic"
+        assert (await sock.recv())["payload"]["response"] == {
+            "reason": f"Unauthorized: {denied}: broken"
+        }
+        await sock.send(v1("phoenix", "heartbeat", {}, "2"))
+        assert (await sock.recv())["ref"] == "2"  # the socket is fine
+    assert "RlsPolicyError" in caplog.text

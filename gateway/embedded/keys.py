@@ -1,8 +1,8 @@
-"""Keys of the embedded stack: API keys, the JWT secret, the ES256 signing key and JWKS.
+"""Keys of the embedded stack: API keys, the JWT secret, the signing key pair and JWKS.
 
 Mirrors the Supabase CLI: anon/service_role API keys are HS256 JWTs; `sb_publishable_`
 and `sb_secret_` keys map to those roles the way the CLI's API gateway does; user access
-tokens are HS256 by default or ES256 with a `kid` (published as JWKS).
+tokens are HS256 by default, or ES256/RS256 with a `kid` (published as JWKS).
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
-from jwt.algorithms import ECAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from gateway.config import EmbeddedConfig
 
@@ -67,20 +66,50 @@ class Claims:
         return json.dumps(dict(self.raw), separators=(",", ":"))
 
 
-def _load_or_create_ec_key(path: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SigningKey:
+    """An asymmetric key pair that signs user tokens, published (public half) as a JWK."""
+
+    alg: str
+    kid: str
+    private: Any
+    public: Any
+    public_jwk: dict[str, Any]
+
+
+_ALGORITHMS: dict[str, Any] = {"ES256": ECAlgorithm, "RS256": RSAAlgorithm}
+
+
+def _generate(alg: str) -> Any:
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def load_signing_key(path: Path, alg: str) -> SigningKey:
+    """The key pair stored at `path`, created (mode 0600) on first use."""
+    algorithm = _ALGORITHMS[alg]
     if path.exists():
-        loaded: dict[str, Any] = json.loads(path.read_text())
-        return loaded
-    private = ec.generate_private_key(ec.SECP256R1())
-    jwk: dict[str, Any] = json.loads(ECAlgorithm.to_jwk(private))
-    jwk.update(
-        {"kid": str(uuid.uuid4()), "alg": "ES256", "use": "sig", "key_ops": ["sign", "verify"]}
+        jwk: dict[str, Any] = json.loads(path.read_text())
+    else:
+        jwk = json.loads(algorithm.to_jwk(_generate(alg)))
+        jwk.update(
+            {"kid": str(uuid.uuid4()), "alg": alg, "use": "sig", "key_ops": ["sign", "verify"]}
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(jwk, fh)
+    private_fields = {"d", "p", "q", "dp", "dq", "qi"}
+    public = {k: v for k, v in jwk.items() if k not in private_fields}
+    public["key_ops"] = ["verify"]
+    return SigningKey(
+        alg,
+        str(jwk["kid"]),
+        algorithm.from_jwk(json.dumps(jwk)),
+        algorithm.from_jwk(json.dumps(public)),
+        public,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(jwk, fh)
-    return jwk
 
 
 class KeyRing:
@@ -89,15 +118,10 @@ class KeyRing:
     def __init__(self, config: EmbeddedConfig, data_dir: Path) -> None:
         self.config = config
         self.secret = config.jwt_secret
-        self._ec_jwk = _load_or_create_ec_key(data_dir / "signing_key.json")
-        self.kid: str = self._ec_jwk["kid"]
-        private = ECAlgorithm.from_jwk(json.dumps(self._ec_jwk))
-        assert isinstance(private, EllipticCurvePrivateKey)
-        self._ec_private = private
-        public = {k: v for k, v in self._ec_jwk.items() if k != "d"}
-        public["key_ops"] = ["verify"]
-        self._ec_public_jwk = public
-        self._ec_public = ECAlgorithm.from_jwk(json.dumps(public))
+        alg = "RS256" if config.signing == "RS256" else "ES256"
+        # Published whatever `signing` says, so clients can always fetch a JWKS.
+        self.signing_key = load_signing_key(data_dir / f"signing_key_{alg.lower()}.json", alg)
+        self.kid: str = self.signing_key.kid
 
     # API keys -------------------------------------------------------------------------
 
@@ -124,13 +148,14 @@ class KeyRing:
 
     def jwks(self) -> dict[str, Any]:
         """Public signing keys; the HS256 secret is never listed (as GoTrue does)."""
-        return {"keys": [self._ec_public_jwk]}
+        return {"keys": [self.signing_key.public_jwk]}
 
     def sign(self, claims: Mapping[str, Any]) -> str:
-        """Sign a user access token the configured way (HS256, or ES256 with our kid)."""
-        if self.config.signing == "ES256":
+        """Sign a user access token the configured way (HS256, or ES256/RS256 with our kid)."""
+        key = self.signing_key
+        if self.config.signing == key.alg:
             return jwt.encode(
-                dict(claims), self._ec_private, algorithm="ES256", headers={"kid": self.kid}
+                dict(claims), key.private, algorithm=key.alg, headers={"kid": key.kid}
             )
         return jwt.encode(dict(claims), self.secret, algorithm="HS256")
 
@@ -148,12 +173,12 @@ class KeyRing:
         key: Any
         if alg in HMAC_ALGORITHMS:
             key = self.secret
-        elif alg == "ES256":
+        elif alg == self.signing_key.alg:
             if header.get("kid") not in (None, self.kid):
                 raise TokenError(
                     TokenError.UNKNOWN_KID, f"No key found for kid {header.get('kid')!r}"
                 )
-            key = self._ec_public
+            key = self.signing_key.public
         else:
             raise TokenError(TokenError.MALFORMED, "The token provided is not a valid JWT")
         try:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -70,35 +71,42 @@ async def _as_user(conn: asyncpg.Connection, ctx: AuthorizationContext) -> None:
     )
 
 
+@asynccontextmanager
+async def _probe(
+    pool: asyncpg.Pool, ctx: AuthorizationContext, check: str
+) -> AsyncIterator[asyncpg.Connection]:
+    """A connection in a transaction that is always rolled back; errors mapped to codes."""
+    try:
+        async with pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                yield conn
+            finally:
+                await tx.rollback()
+    except asyncpg.PostgresError as exc:
+        log.warning("RlsPolicyError on %s check of %s: %s", check, ctx.topic, exc.sqlstate)
+        raise AuthorizationError("RlsPolicyError") from exc
+    except (TimeoutError, OSError, asyncpg.InterfaceError) as exc:
+        raise AuthorizationError("UnableToConnectToProject") from exc
+
+
 async def read_policies(
     pool: asyncpg.Pool, ctx: AuthorizationContext, policies: Policies, *, presence: bool
 ) -> Policies:
     """Evaluate read access; presence is checked only when `presence` (else stays None)."""
     extensions = [BROADCAST, PRESENCE] if presence else [BROADCAST]
     ids = [uuid.uuid4() for _ in extensions]
-    try:
-        async with pool.acquire() as conn:
-            tx = conn.transaction()
-            await tx.start()
-            try:
-                await conn.execute(
-                    "insert into realtime.messages (id, topic, extension)"
-                    " select unnest($1::uuid[]), $2, unnest($3::text[])",
-                    ids,
-                    ctx.topic,
-                    extensions,
-                )
-                await _as_user(conn, ctx)
-                rows = await conn.fetch(
-                    "select id from realtime.messages where id = any($1::uuid[])", ids
-                )
-            finally:
-                await tx.rollback()
-    except asyncpg.PostgresError as exc:
-        log.warning("RlsPolicyError on read check of %s: %s", ctx.topic, exc.sqlstate)
-        raise AuthorizationError("RlsPolicyError") from exc
-    except (TimeoutError, OSError, asyncpg.InterfaceError) as exc:
-        raise AuthorizationError("UnableToConnectToProject") from exc
+    async with _probe(pool, ctx, "read") as conn:
+        await conn.execute(
+            "insert into realtime.messages (id, topic, extension)"
+            " select unnest($1::uuid[]), $2, unnest($3::text[])",
+            ids,
+            ctx.topic,
+            extensions,
+        )
+        await _as_user(conn, ctx)
+        rows = await conn.fetch("select id from realtime.messages where id = any($1::uuid[])", ids)
     visible = {row["id"] for row in rows}
     for extension, probe in zip(extensions, ids, strict=True):
         if extension == BROADCAST:
@@ -112,21 +120,10 @@ async def write_policies(
     pool: asyncpg.Pool, ctx: AuthorizationContext, policies: Policies
 ) -> Policies:
     """Evaluate write access for broadcast and presence (both, as Supabase does)."""
-    try:
-        async with pool.acquire() as conn:
-            tx = conn.transaction()
-            await tx.start()
-            try:
-                await _as_user(conn, ctx)
-                policies.broadcast_write = await _can_insert(conn, ctx.topic, BROADCAST)
-                policies.presence_write = await _can_insert(conn, ctx.topic, PRESENCE)
-            finally:
-                await tx.rollback()
-    except asyncpg.PostgresError as exc:
-        log.warning("RlsPolicyError on write check of %s: %s", ctx.topic, exc.sqlstate)
-        raise AuthorizationError("RlsPolicyError") from exc
-    except (TimeoutError, OSError, asyncpg.InterfaceError) as exc:
-        raise AuthorizationError("UnableToConnectToProject") from exc
+    async with _probe(pool, ctx, "write") as conn:
+        await _as_user(conn, ctx)
+        policies.broadcast_write = await _can_insert(conn, ctx.topic, BROADCAST)
+        policies.presence_write = await _can_insert(conn, ctx.topic, PRESENCE)
     return policies
 
 
