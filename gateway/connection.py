@@ -47,6 +47,8 @@ class Connection:
         self._cursors: dict[str, ChatCursor] = {}
         self._start_seq: dict[str, int] | None = None  # chat → last seq known at attach
         self._held: list[tuple[str, Outgoing]] = []  # own messages seen while a send is in flight
+        # A peer socket's since_seq for a chat that did not exist yet when it connected.
+        self.since_for_new_chat: int | None = None
         self.sending = False
         self.closing = False
         self.writer: asyncio.Task[None] | None = None
@@ -79,7 +81,9 @@ class Connection:
     def cursor(self, chat_id: str, first_seq: int) -> ChatCursor:
         cursor = self._cursors.get(chat_id)
         if cursor is None:
-            if self._start_seq is None:
+            if self.since_for_new_chat is not None:
+                start = self.since_for_new_chat + 1
+            elif self._start_seq is None:
                 start = first_seq
             else:
                 start = self._start_seq.get(chat_id, 0) + 1

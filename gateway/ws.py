@@ -102,8 +102,11 @@ async def _run(conn: Connection, services: Services, since_seq: int | None) -> N
     try:
         resume_chat = await _resume_point(conn, actions, since_seq)
         await hub.attach(conn)
-        if resume_chat is not None and since_seq is not None:
-            await actions.catch_up(resume_chat, since_seq, reset=False)
+        if since_seq is not None and conn.peer_id is not None:
+            if resume_chat is None:  # the chat may have been created while we attached
+                resume_chat = await _existing_chat(actions, conn.peer_id)
+            if resume_chat is not None:
+                await actions.catch_up(resume_chat, since_seq, reset=False)
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 conn.send(GatewayError(ErrorCode.INVALID_JSON, "send text frames").frame())
@@ -139,12 +142,19 @@ async def _resume_point(conn: Connection, actions: Actions, since_seq: int | Non
     setup wait behind the history instead of repeating it."""
     if since_seq is None or conn.peer_id is None:
         return None
-    try:
-        chat_id = await actions.chat_id_for(conn.peer_id)
-    except GatewayError:
-        return None  # no chat yet: nothing to catch up
-    conn.resume(chat_id, since_seq)
+    chat_id = await _existing_chat(actions, conn.peer_id)
+    if chat_id is None:
+        conn.since_for_new_chat = since_seq  # the chat's first cursor starts there
+    else:
+        conn.resume(chat_id, since_seq)
     return chat_id
+
+
+async def _existing_chat(actions: Actions, peer_id: str) -> str | None:
+    try:
+        return await actions.chat_id_for(peer_id)
+    except GatewayError:
+        return None  # no chat yet
 
 
 def _schedule_expiry(conn: Connection) -> asyncio.TimerHandle:

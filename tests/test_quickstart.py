@@ -98,3 +98,74 @@ async def test_two_commands_two_tokens_two_clients(tmp_path: Path) -> None:
             await proc.wait()
     # The embedded PostgreSQL stopped with it.
     assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()
+
+
+async def test_serving_a_configured_supabase_project(tmp_path: Path) -> None:
+    """With SUPABASE_URL and keys (as for hosted Supabase) the gateway starts no stack of
+    its own: here the project is an embedded stack started separately."""
+    env = {
+        **os.environ,
+        "GATEWAY_EMBEDDED_API_PORT": "0",
+        "GATEWAY_EMBEDDED_DB_PORT": str(free_port()),
+        "GATEWAY_EMBEDDED_DATA_DIR": str(tmp_path / "data"),
+    }
+    stack = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "embedded",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    gateway: asyncio.subprocess.Process | None = None
+    try:
+        status = {}
+        for key in ("API URL", "JWT secret", "anon key", "service_role key"):
+            status[key] = (await asyncio.wait_for(wait_for_line(stack, rf"{key}:\s+(\S+)"), 60))[1]
+        project_env = {
+            **os.environ,
+            "SUPABASE_URL": status["API URL"],
+            "SUPABASE_KEY": status["anon key"],
+            "SUPABASE_SERVICE_KEY": status["service_role key"],
+            "JWT_SECRET": status["JWT secret"],
+            "GATEWAY_SERVER_PORT": "0",
+        }
+        gateway = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway",
+            cwd=ROOT,
+            env=project_env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        base = (await asyncio.wait_for(wait_for_line(gateway, r"Gateway:\s+(\S+)"), 60))[1]
+        async with aiohttp.ClientSession() as http:
+            signup = {"email": "carol@example.com", "password": "pw-123456"}
+            async with http.post(
+                f"{status['API URL']}/auth/v1/signup",
+                json=signup,
+                headers={"apikey": status["anon key"]},
+            ) as resp:
+                assert resp.status == 200
+            # On a configured project the token command only signs in.
+            token = await run(
+                "token", "carol@example.com", "--password", "pw-123456", env=project_env
+            )
+            async with http.get(f"{base}/readyz") as resp:
+                assert resp.status == 200
+            async with http.get(f"{base}/api/chats", params={"token": token}) as resp:
+                assert resp.status == 200 and (await resp.json()) == {"chats": []}
+        gateway.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(gateway.wait(), 60) == 0
+    finally:
+        for proc in (gateway, stack):
+            if proc is not None and proc.returncode is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    await asyncio.wait_for(proc.wait(), 30)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
