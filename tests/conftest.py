@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -24,6 +25,10 @@ from gateway.embedded.keys import KeyRing
 from gateway.embedded.postgres import PostgresInstall, PostgresServer
 from gateway.embedded.server import create_embedded_app
 from gateway.migrate import migrate
+
+if TYPE_CHECKING:
+    from tests.gateway_helpers import Gateway, User
+    from tests.realtime_helpers import RealtimeStack
 
 TEMPLATE = "gw_template"
 DEBIAN_PG15 = Path("/usr/lib/postgresql/15/bin")
@@ -187,3 +192,40 @@ async def embedded(
     finally:
         await server.close()
         await pool.close()
+
+
+@pytest.fixture
+async def stack(database_url: str, tmp_path: Path) -> AsyncIterator[RealtimeStack]:
+    """The embedded stack with Realtime's fast test settings (short backoffs/timeouts)."""
+    from tests.realtime_helpers import realtime_stack  # helpers import this module
+
+    async with realtime_stack(database_url, tmp_path) as s:
+        yield s
+
+
+@pytest.fixture
+async def gateway(embedded: EmbeddedStack) -> AsyncIterator[Gateway]:
+    """A gateway in front of the embedded stack, allowing browser origin chat.example."""
+    from tests.gateway_helpers import gateway_config, running_gateway
+
+    config = gateway_config(
+        embedded,
+        server={"cors_origins": ["https://chat.example"]},
+        limits={"ws_auth_timeout_seconds": 1.0},
+    )
+    async with running_gateway(config, embedded) as gw:
+        yield gw
+
+
+@pytest.fixture
+async def alice(embedded: EmbeddedStack) -> User:
+    from tests.gateway_helpers import sign_up
+
+    return await sign_up(embedded)
+
+
+@pytest.fixture
+async def bob(embedded: EmbeddedStack) -> User:
+    from tests.gateway_helpers import sign_up
+
+    return await sign_up(embedded)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pytest
 from realtime import RealtimeAcknowledgementStatus, RealtimeSubscribeStates
 from realtime.message import ReplyPostgresChanges
 from supabase import AsyncClientOptions, acreate_client
@@ -28,12 +26,6 @@ from tests.realtime_helpers import (
     user_broadcast_push,
     v1,
 )
-
-
-@pytest.fixture
-async def stack(database_url: str, tmp_path: Path) -> AsyncIterator[RealtimeStack]:
-    async with realtime_stack(database_url, tmp_path) as s:
-        yield s
 
 
 async def test_a_broadcast_reaches_the_other_client_but_not_the_sender(

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from realtime import RealtimePostgresChangesListenEvent
 
 from gateway.embedded.realtime import Channel
@@ -33,12 +31,6 @@ from tests.realtime_helpers import (
 )
 
 PRIVATE = options(private=True)
-
-
-@pytest.fixture
-async def stack(database_url: str, tmp_path: Path) -> AsyncIterator[RealtimeStack]:
-    async with realtime_stack(database_url, tmp_path) as s:
-        yield s
 
 
 async def test_a_database_message_reaches_the_private_topic_with_its_meta(

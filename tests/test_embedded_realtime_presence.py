@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from realtime import AsyncRealtimeChannel, AsyncRealtimeClient
 
 from tests.realtime_helpers import (
@@ -19,15 +16,8 @@ from tests.realtime_helpers import (
     next_item,
     options,
     raw_socket,
-    realtime_stack,
     v1,
 )
-
-
-@pytest.fixture
-async def stack(database_url: str, tmp_path: Path) -> AsyncIterator[RealtimeStack]:
-    async with realtime_stack(database_url, tmp_path) as s:
-        yield s
 
 
 class Member:

@@ -6,8 +6,6 @@ import asyncio
 import io
 import json
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -23,17 +21,10 @@ from tests.realtime_helpers import (
     nothing_arrives,
     options,
     raw_socket,
-    realtime_stack,
     user_broadcast,
 )
 
 PRIVATE = options(private=True)
-
-
-@pytest.fixture
-async def stack(database_url: str, tmp_path: Path) -> AsyncIterator[RealtimeStack]:
-    async with realtime_stack(database_url, tmp_path) as s:
-        yield s
 
 
 async def post(stack: RealtimeStack, path: str, **kwargs: Any) -> tuple[int, Any]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,19 +18,12 @@ from tests.realtime_helpers import (
     nothing_arrives,
     options,
     raw_socket,
-    realtime_stack,
     run_sql,
     user_token,
     v1,
 )
 
 PRIVATE = options(private=True)
-
-
-@pytest.fixture
-async def stack(database_url: str, tmp_path: Path) -> AsyncIterator[RealtimeStack]:
-    async with realtime_stack(database_url, tmp_path) as s:
-        yield s
 
 
 def system_error(topic: str, message: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,12 +19,6 @@ from tests.realtime_helpers import (
     realtime_stack,
     v1,
 )
-
-
-@pytest.fixture
-async def stack(database_url: str, tmp_path: Path) -> AsyncIterator[RealtimeStack]:
-    async with realtime_stack(database_url, tmp_path) as s:
-        yield s
 
 
 async def upgrade(url: str, headers: dict[str, str] | None = None) -> tuple[int, object]:

@@ -4,10 +4,7 @@ socket connects, retry storms, offline receivers, and a Realtime outage mid-conv
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-
-import pytest
 
 from gateway.embedded.realtime import hub_key
 from tests.conftest import EmbeddedStack
@@ -17,26 +14,7 @@ from tests.gateway_helpers import (
     User,
     api,
     connect,
-    gateway_config,
-    running_gateway,
-    sign_up,
 )
-
-
-@pytest.fixture
-async def gateway(embedded: EmbeddedStack) -> AsyncIterator[Gateway]:
-    async with running_gateway(gateway_config(embedded), embedded) as gw:
-        yield gw
-
-
-@pytest.fixture
-async def alice(embedded: EmbeddedStack) -> User:
-    return await sign_up(embedded)
-
-
-@pytest.fixture
-async def bob(embedded: EmbeddedStack) -> User:
-    return await sign_up(embedded)
 
 
 async def rest_send(gw: Gateway, sender: User, to: User, text: str) -> dict:

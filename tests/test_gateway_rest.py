@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -14,28 +13,9 @@ from tests.gateway_helpers import (
     Gateway,
     User,
     api,
-    gateway_config,
-    running_gateway,
     sign_up,
     token_for,
 )
-
-
-@pytest.fixture
-async def gateway(embedded: EmbeddedStack) -> AsyncIterator[Gateway]:
-    config = gateway_config(embedded, server={"cors_origins": ["https://chat.example"]})
-    async with running_gateway(config, embedded) as gw:
-        yield gw
-
-
-@pytest.fixture
-async def alice(embedded: EmbeddedStack) -> User:
-    return await sign_up(embedded)
-
-
-@pytest.fixture
-async def bob(embedded: EmbeddedStack) -> User:
-    return await sign_up(embedded)
 
 
 async def send(gw: Gateway, sender: User, to: User, text: str, cmid: str | None = None) -> dict:

@@ -3,8 +3,6 @@ typing, read receipts, presence, authentication and bad input."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 
@@ -14,32 +12,9 @@ from tests.gateway_helpers import (
     User,
     api,
     connect,
-    gateway_config,
-    running_gateway,
     sign_up,
     token_for,
 )
-
-
-@pytest.fixture
-async def gateway(embedded: EmbeddedStack) -> AsyncIterator[Gateway]:
-    config = gateway_config(
-        embedded,
-        server={"cors_origins": ["https://chat.example"]},
-        limits={"ws_auth_timeout_seconds": 1.0},
-    )
-    async with running_gateway(config, embedded) as gw:
-        yield gw
-
-
-@pytest.fixture
-async def alice(embedded: EmbeddedStack) -> User:
-    return await sign_up(embedded)
-
-
-@pytest.fixture
-async def bob(embedded: EmbeddedStack) -> User:
-    return await sign_up(embedded)
 
 
 async def test_original_api_two_clients_chat(gateway: Gateway, alice: User, bob: User) -> None:
