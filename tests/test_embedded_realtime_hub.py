@@ -114,7 +114,7 @@ async def test_observers_follow_channels_with_postgres_changes(stack: RealtimeSt
             .on_postgres_changes(
                 RealtimePostgresChangesListenEvent.Insert,
                 collect(changes),
-                table="todos",
+                table="messages",
                 filter="id=eq.1",
             )
             .on_system(collect(system))
@@ -126,7 +126,7 @@ async def test_observers_follow_channels_with_postgres_changes(stack: RealtimeSt
         assert (binding.event, binding.schema, binding.table, binding.filter) == (
             "INSERT",
             "public",
-            "todos",
+            "messages",
             "id=eq.1",
         )
         assert [ch.topic for ch in stack.hub.channels() if ch.postgres_changes] == ["realtime:db"]

@@ -28,6 +28,7 @@ PUBLICATIONS = ("supabase_realtime", "supabase_realtime_messages_publication")
 
 async def consume(stream: WalStream, hub: Hub, changes: PostgresChanges) -> None:
     async for transaction in stream:
+        await changes.ready()  # backpressure: wait while Postgres Changes is far behind
         try:
             handle(transaction, hub, changes)
         except Exception:  # one bad row must not stop delivery of everything after it

@@ -3,6 +3,7 @@ schema/table/filter shapes, `select`, the filter grammar, and Supabase's error m
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ class BindingSpec:
         )
 
 
+@functools.lru_cache(maxsize=1024)
 def _like(pattern: str) -> re.Pattern[str]:
     """`name like (case p when '*' then '%' else p end) escape ''`: % and _ stay wildcards."""
     if pattern == "*":

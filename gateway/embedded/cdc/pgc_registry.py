@@ -1,0 +1,105 @@
+"""Who subscribes to what: each channel's bindings, pending from the join until the database
+has validated them, then indexed by published table for dispatch.
+
+A channel is registered synchronously when it joins (right after the join reply is queued),
+so every change committed after the client saw its join reply finds the channel here:
+active, or pending, in which case dispatch waits for the validation to settle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from gateway.embedded.cdc.pgc_params import BindingSpec
+from gateway.embedded.cdc.pgc_subscribe import Entity, Subscription
+from gateway.embedded.db import claims_json
+from gateway.embedded.keys import Claims
+from gateway.embedded.realtime.channel import Channel
+
+Match = tuple["ChannelEntry", Subscription]
+
+
+@dataclass(eq=False)
+class ChannelEntry:
+    """One channel's subscriptions. Hashes by identity."""
+
+    channel: Channel
+    bindings: list[tuple[int, BindingSpec]]  # (binding id, parsed binding), in join order
+    claims: Claims
+    subscriptions: list[Subscription] = field(default_factory=list)
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    claims_key: str = ""  # the claims as RLS sees them: subscribers with equal keys share a check
+
+    def __post_init__(self) -> None:
+        self.claims_key = claims_json(self.claims)
+
+    def covers(self, schema: str, table: str) -> bool:
+        return any(spec.covers(schema, table) for _, spec in self.bindings)
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._entries: dict[Channel, ChannelEntry] = {}
+        self._by_entity: dict[Entity, dict[ChannelEntry, list[Subscription]]] = {}
+        self._pending: dict[ChannelEntry, None] = {}
+
+    def entry(self, channel: Channel) -> ChannelEntry | None:
+        return self._entries.get(channel)
+
+    def entries(self) -> list[ChannelEntry]:
+        return list(self._entries.values())
+
+    def add(self, entry: ChannelEntry) -> None:
+        self._entries[entry.channel] = entry
+        self._pending[entry] = None
+
+    def remove(self, channel: Channel) -> ChannelEntry | None:
+        entry = self._entries.pop(channel, None)
+        if entry is not None:
+            self._unindex(entry)
+            self.settle(entry)
+        return entry
+
+    def activate(
+        self, entry: ChannelEntry, subscriptions: list[Subscription], claims: Claims
+    ) -> None:
+        """Swap in validated subscriptions (a re-subscribe replaces the previous set)."""
+        if self._entries.get(entry.channel) is not entry:
+            return
+        self._unindex(entry)
+        entry.subscriptions, entry.claims = subscriptions, claims
+        entry.claims_key = claims_json(claims)
+        for sub in subscriptions:
+            self._by_entity.setdefault(sub.entity, {}).setdefault(entry, []).append(sub)
+
+    def settle(self, entry: ChannelEntry) -> None:
+        self._pending.pop(entry, None)
+        entry.settled.set()
+
+    def _unindex(self, entry: ChannelEntry) -> None:
+        for entity in {sub.entity for sub in entry.subscriptions}:
+            subscribers = self._by_entity.get(entity)
+            if subscribers is not None:
+                subscribers.pop(entry, None)
+                if not subscribers:
+                    del self._by_entity[entity]
+
+    def wants(self, schema: str, table: str) -> bool:
+        """Could a change of this table go to anyone (now or once validations settle)?"""
+        if (schema, table) in self._by_entity:
+            return True
+        return any(entry.covers(schema, table) for entry in self._pending)
+
+    def pending(self, schema: str, table: str) -> list[ChannelEntry]:
+        return [entry for entry in self._pending if entry.covers(schema, table)]
+
+    def matches(self, schema: str, table: str, action: str) -> list[Match]:
+        """Active subscriptions to this table and action, channel by channel in join order."""
+        return [
+            (entry, sub)
+            for entry, subs in self._by_entity.get((schema, table), {}).items()
+            for sub in subs
+            if sub.action in ("*", action)
+        ]
