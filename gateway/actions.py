@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from gateway.connection import Connection
 from gateway.errors import ErrorCode, GatewayError
-from gateway.models import Message
+from gateway.models import wire_message
 from gateway.protocol import (
     PONG,
     AuthFrame,
@@ -99,11 +99,11 @@ class Actions:
             row, _created = await self.services.store.send_direct(
                 conn.identity.token, peer, frame.message, frame.client_msg_id
             )
-            message = Message.from_row(row)
-            self._chat_of_peer[peer] = str(message.chat_id)
-            conn.send(ack_frame(frame.client_msg_id, message.wire()))
+            message = wire_message(row)
+            self._chat_of_peer[peer] = str(message["chat_id"])
+            conn.send(ack_frame(frame.client_msg_id, message))
             self.services.metrics.message_in()
-            acked = (str(message.chat_id), message.seq)
+            acked = (str(message["chat_id"]), int(message["seq"]))
         finally:
             conn.sending = False
             if acked is not None:

@@ -24,7 +24,7 @@ from gateway.connection import Connection
 from gateway.cursor import Outgoing
 from gateway.errors import GatewayError
 from gateway.metrics import Metrics
-from gateway.models import Message
+from gateway.models import wire_message
 from gateway.protocol import encode, message_frame, presence_frame, read_frame, typing_frame
 from gateway.store import Store
 
@@ -199,7 +199,7 @@ class Hub:
             if not conn.covers(members):
                 continue
             if item is None:  # encode once for every socket
-                item = Outgoing(seq, encode(message_frame(Message.from_row(row).wire())))
+                item = Outgoing(seq, encode(message_frame(wire_message(row))))
             conn.offer(chat_id, item, row["sender_id"])
             delivered += 1
         self.metrics.delivered(delivered, _age(row.get("created_at")))
@@ -252,8 +252,8 @@ class Hub:
         peer = conn.peer_id or (state.chat_peer.get(chat_id) if state else None)
         for row in rows:
             receiver = conn.user_id if row["sender_id"] != conn.user_id else peer
-            message = Message.from_row(row, receiver_id=receiver)
-            conn.offer(chat_id, Outgoing(message.seq, encode(message_frame(message.wire()))))
+            message = wire_message(row, receiver)
+            conn.offer(chat_id, Outgoing(int(row["seq"]), encode(message_frame(message))))
 
     async def recover_user(self, user: str) -> None:
         """Upstream was interrupted for this user: read what was missed from the database."""

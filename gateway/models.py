@@ -29,24 +29,27 @@ class Message(_Model):
 
     @classmethod
     def from_row(cls, row: dict[str, Any], receiver_id: str | None = None) -> Message:
-        """From the database shape (body, member_ids) to the API shape."""
-        receiver = row.get("receiver_id") or receiver_id
-        if receiver is None and "member_ids" in row:
-            others = [m for m in row["member_ids"] if m != row["sender_id"]]
-            receiver = others[0] if others else row["sender_id"]
-        return cls(
-            id=row["id"],
-            chat_id=row["chat_id"],
-            seq=row["seq"],
-            sender_id=row["sender_id"],
-            receiver_id=receiver,
-            message_text=row["body"],
-            client_msg_id=row.get("client_msg_id"),
-            created_at=row["created_at"],
-        )
+        """From the database shape (body, member_ids) to the API shape, validated."""
+        return cls.model_validate(wire_message(row, receiver_id))
 
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+
+def wire_message(row: dict[str, Any], receiver_id: str | None = None) -> dict[str, Any]:
+    """The API shape of a stored message as a plain dict: the delivery hot path, where the
+    row already comes from our own database (REST answers go through `Message`)."""
+    receiver = row.get("receiver_id") or receiver_id
+    if receiver is None and "member_ids" in row:
+        others = [m for m in row["member_ids"] if m != row["sender_id"]]
+        receiver = others[0] if others else row["sender_id"]
+    return {
+        "id": row["id"],
+        "chat_id": row["chat_id"],
+        "seq": row["seq"],
+        "sender_id": row["sender_id"],
+        "receiver_id": receiver,
+        "message_text": row["body"],
+        "client_msg_id": row.get("client_msg_id"),
+        "created_at": row["created_at"],
+    }
 
 
 class SendBody(_Model):
