@@ -1,0 +1,1 @@
+"""Operations: deploy files, the load generator (ops.bench), helper scripts."""

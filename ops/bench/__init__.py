@@ -1,0 +1,1 @@
+"""Load generator for the chat gateway: `python -m ops.bench --help` (see README.md)."""

@@ -1,0 +1,204 @@
+"""A client worker process: owns a shard of the users' sockets and runs the coordinator's
+commands one at a time — connect, load (open loop), ceiling (closed loop), close.
+
+Both members of a chat live in the same worker, so each worker checks its chats whole.
+Workers ignore SIGINT: the coordinator handles Ctrl-C and stops them by pid; a worker
+also exits when its pipe closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import resource
+import signal
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import aiohttp
+
+from ops.bench import stats
+from ops.bench.clients import BenchSocket, Sent, Tally, make_cmid
+from ops.bench.schedule import Send
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UserSpec:
+    index: int
+    id: str
+    token: str
+    peer_id: str
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    index: int
+    run_id: str
+    payload: int
+    users: tuple[UserSpec, ...]
+    chats: tuple[tuple[str, tuple[int, ...]], ...]  # (chat id, member indexes)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Worker:
+    def __init__(self, spec: WorkerSpec, http: aiohttp.ClientSession) -> None:
+        self.spec = spec
+        self.http = http
+        self.users = {u.index: u for u in spec.users}
+        self.text = "x" * spec.payload
+        self.tally = Tally(dict(spec.chats))
+        self.sockets: dict[int, BenchSocket] = {}
+
+    async def connect(self, url: str, users: list[int], concurrency: int) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        gate = asyncio.Semaphore(concurrency)
+        seconds: list[float] = []
+        failures: dict[str, int] = {}
+
+        async def one(index: int) -> None:
+            sock = BenchSocket(index, self.users[index].token, self.tally)
+            async with gate:
+                try:
+                    seconds.append(await asyncio.wait_for(sock.connect(self.http, url), 30))
+                    self.sockets[index] = sock
+                except (aiohttp.ClientError, TimeoutError, OSError) as err:
+                    kind = f"{type(err).__name__}: {err}".rstrip(": ")[:120]
+                    failures[kind] = failures.get(kind, 0) + 1
+                    await sock.close()
+
+        first = loop.time()
+        await asyncio.gather(*(one(i) for i in users))
+        return {"first": first, "last": loop.time(), "seconds": seconds, "failures": failures}
+
+    async def load(
+        self,
+        start: float,
+        sends: list[Send],
+        window: tuple[float, float],
+        drain: float,
+        linger: float,
+    ) -> dict[str, Any]:
+        """Send on schedule (never waiting for answers), then wait for stragglers."""
+        loop = asyncio.get_running_loop()
+        for n, send in enumerate(sends):
+            due = start + send.at
+            if (delay := due - loop.time()) > 0:
+                await asyncio.sleep(delay)
+            sock = self.sockets.get(send.sender)
+            if sock is None:
+                continue  # its connect failed; reported by the connect phase
+            now = loop.time()
+            cmid = make_cmid(self.spec.run_id, send.sender, n, due, now)
+            record = Sent(cmid, send.sender, due, now)
+            await sock.send_chat(self.text, self.users[send.sender].peer_id, record)
+        self.tally.check()
+        drained = True
+        try:
+            await asyncio.wait_for(self.tally.settled.wait(), drain)
+        except TimeoutError:
+            drained = False
+        await asyncio.sleep(linger)  # a late duplicate would land here
+        summary = stats.summarize(self.tally, *window)
+        summary["drained"] = drained
+        return summary
+
+    async def ceiling(
+        self, url: str, seconds: float, window: int, concurrency: int
+    ) -> dict[str, Any]:
+        """Closed loop against the bare server: each user keeps `window` sends in flight."""
+        saved = self.tally, self.sockets
+        self.tally, self.sockets = Tally(dict(self.spec.chats)), {}
+        try:
+            await self.connect(url, list(self.users), concurrency)
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            end = start + seconds
+
+            async def pump(sock: BenchSocket) -> None:
+                sock.window = asyncio.Semaphore(window)
+                n = 0
+                while (now := loop.time()) < end:
+                    try:
+                        await asyncio.wait_for(sock.window.acquire(), end - now)
+                    except TimeoutError:
+                        return
+                    now = loop.time()  # closed loop: a send is due when a slot frees up
+                    record = Sent(make_cmid("c", sock.user, n, now, now), sock.user, now, now)
+                    await sock.send_chat(self.text, self.users[sock.user].peer_id, record)
+                    n += 1
+
+            await asyncio.gather(*(pump(s) for s in self.sockets.values()))
+            self.tally.check()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.tally.settled.wait(), 10)
+            summary = stats.summarize(self.tally, start, end)
+            summary.update(start=start, end=end)
+            await self.close()
+            return summary
+        finally:
+            self.tally, self.sockets = saved
+
+    async def close(self) -> dict[str, Any]:
+        await asyncio.gather(*(s.close() for s in self.sockets.values()))
+        self.sockets.clear()
+        return {}
+
+
+async def readable(conn: Connection) -> None:
+    """Wait until the pipe has data, without blocking the event loop."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(conn.fileno(), wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(conn.fileno())
+
+
+async def _next_command(conn: Connection) -> dict[str, Any] | None:
+    await readable(conn)
+    try:
+        command: dict[str, Any] = conn.recv()
+    except EOFError:
+        return None
+    return command
+
+
+async def _serve(conn: Connection, spec: WorkerSpec) -> None:
+    connector = aiohttp.TCPConnector(limit=0)  # the default 100 would cap our sockets
+    async with aiohttp.ClientSession(connector=connector) as http:
+        worker = Worker(spec, http)
+        while (command := await _next_command(conn)) is not None:
+            name = command.pop("cmd")
+            if name == "exit":
+                break
+            cpu0, wall0 = _cpu_seconds(), asyncio.get_running_loop().time()
+            try:
+                reply = await getattr(worker, name)(**command)
+            except Exception as err:  # the command boundary: report, keep serving
+                log.exception("worker %s: %s failed", spec.index, name)
+                reply = {"error": f"{name}: {type(err).__name__}: {err}"}
+            reply["cpu_s"] = _cpu_seconds() - cpu0
+            reply["wall_s"] = asyncio.get_running_loop().time() - wall0
+            conn.send(reply)
+        await worker.close()
+
+
+def worker_main(conn: Connection, spec: WorkerSpec) -> None:
+    """Entry point of the worker process (multiprocessing, spawn)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(_serve(conn, spec))

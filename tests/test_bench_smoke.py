@@ -1,0 +1,88 @@
+"""The load generator end to end, as a user runs it: `python -m ops.bench` with a few users
+for a few seconds starts its own embedded stack and gateway as processes, every acked
+message reaches its recipient exactly once and in seq order, the JSON and Markdown results
+are written, and no process it started is left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import psutil  # type: ignore[import-untyped]
+
+ROOT = Path(__file__).resolve().parent.parent
+USERS, RATE, WARMUP, DURATION = 6, 30, 1, 3
+TOP_LEVEL_KEYS = {
+    "schema", "command", "started_at", "machine", "options", "setup", "connect", "idle",
+    "load", "resources", "generator", "ceilings", "processes", "efficiency", "fractions",
+    "verdict",
+}
+
+
+async def run_bench(out: Path) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ops.bench",
+        "--users", str(USERS), "--rate", str(RATE),
+        "--warmup", str(WARMUP), "--duration", str(DURATION),
+        "--ceiling-seconds", "1", "--out", str(out),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), 55)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, err.decode(errors="replace")
+
+
+async def test_a_short_run_delivers_every_message_once_in_order_and_cleans_up(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "result.json"
+    code, stderr = await run_bench(out)
+    assert code == 0, stderr
+
+    result = json.loads(out.read_text())
+    assert TOP_LEVEL_KEYS <= set(result)
+    load = result["load"]
+    counts = load["counts"]
+    assert load["scheduled"] == RATE * (WARMUP + DURATION)
+    assert counts["sent"] == counts["acked"] == load["scheduled"]
+    assert load["correctness"] == {"lost": 0, "duplicates": 0, "reordered": 0, "gaps": 0}
+    assert counts["delivered"] == counts["expected_deliveries"] == counts["acked"]
+    assert load["errors"] == {}
+    assert load["drained"] is True
+    assert result["verdict"] == {
+        "correct": True, "violations": {}, "generator_kept_up": result["generator"]["kept_up"]
+    }
+    # Every message of the measured window has a latency sample, and only those.
+    assert load["latency_ms"]["end_to_end"]["count"] == counts["sent_in_window"]
+    assert load["latency_ms"]["ack"]["count"] == counts["sent_in_window"]
+    assert result["connect"]["sockets"] == USERS and result["connect"]["failed"] == {}
+    assert result["resources"]["gateway"]["processes"] == 1
+    assert result["efficiency"]["gateway_cpu_us_per_delivered"] is not None
+
+    ceilings = result["ceilings"]
+    assert ceilings["database"]["messages"] > 0
+    assert ceilings["transport"]["delivered"] > 0
+    assert set(ceilings["transport"]["correctness"].values()) == {0}
+
+    assert "| measure | value |" in out.with_suffix(".md").read_text()
+    assert {"gateway", "embedded", "postgres", "worker-0", "bare_ws"} <= set(result["processes"])
+    started = [pid for pids in result["processes"].values() for pid in pids]
+    assert [pid for pid in started if alive_since_before(pid, out.stat().st_mtime)] == []
+
+
+def alive_since_before(pid: int, moment: float) -> bool:
+    """A process with this pid runs and began before `moment` (a newer one merely reuses
+    the pid). The result file is written after the run stopped everything it started."""
+    try:
+        return bool(psutil.Process(pid).create_time() < moment)
+    except psutil.NoSuchProcess:
+        return False
