@@ -87,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Per-request and per-frame chatter of the client libraries: a cost on the hot path,
+    # and request lines could carry tokens in query strings.
+    for noisy in ("httpx", "httpcore", "realtime", "websockets"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     command = args.command or "serve"
     if command == "migrate":
         return _migrate(args.database_url)

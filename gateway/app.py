@@ -18,6 +18,7 @@ from gateway import health, openapi, rest, ws
 from gateway.auth import TokenVerifier
 from gateway.config import Config
 from gateway.errors import ErrorCode, GatewayError
+from gateway.http_transport import AiohttpTransport, data_api_session
 from gateway.hub import Hub
 from gateway.jwks import JwksCache
 from gateway.metrics import Metrics
@@ -47,10 +48,8 @@ def _services_ctx(config: Config) -> object:
         metrics = Metrics()
         late = _Late()
         async with (
-            httpx.AsyncClient(
-                timeout=httpx.Timeout(10.0),
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
-            ) as http,
+            data_api_session() as data_api,
+            httpx.AsyncClient(transport=AiohttpTransport(data_api), timeout=10.0) as http,
             aiohttp.ClientSession() as session,
         ):
             verifier = TokenVerifier(
