@@ -8,6 +8,7 @@ serves all users; each call builds a light postgrest client carrying that user's
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,17 +45,31 @@ def direct_key(a: str, b: str) -> str:
 
 
 class Store:
-    def __init__(self, rest_url: str, apikey: str, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self, rest_url: str, apikey: str, http: httpx.AsyncClient, *, clients: int = 1024
+    ) -> None:
         self._url = rest_url
         self._apikey = apikey
         self._http = http
+        # Clients per token, most recently used last: building one costs more than the
+        # request itself on the hot path. They share `http` and are never re-authed.
+        self._clients: OrderedDict[str, AsyncPostgrestClient] = OrderedDict()
+        self._max_clients = clients
 
     def _as(self, token: str) -> AsyncPostgrestClient:
-        return AsyncPostgrestClient(
+        client = self._clients.get(token)
+        if client is not None:
+            self._clients.move_to_end(token)
+            return client
+        client = AsyncPostgrestClient(
             self._url,
             headers={"apikey": self._apikey, "Authorization": f"Bearer {token}"},
             http_client=self._http,
         )
+        self._clients[token] = client
+        if len(self._clients) > self._max_clients:
+            self._clients.popitem(last=False)
+        return client
 
     async def send_direct(
         self, token: str, peer_id: str, text: str, client_msg_id: str | None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
 
 import asyncpg
 
@@ -48,12 +47,52 @@ async def as_role(
     headers: Mapping[str, str] | None = None,
     settings: Mapping[str, str] | None = None,
 ) -> AsyncIterator[asyncpg.Connection]:
-    """A connection inside a transaction running as `claims.role` with those claims."""
-    async with pool.acquire() as conn, conn.transaction(readonly=read_only):
-        await set_request_context(
-            conn, claims, method=method, path=path, headers=headers, settings=settings
-        )
-        yield conn
+    """A connection inside a transaction running as `claims.role` with those claims.
+
+    BEGIN and the settings travel as one simple-protocol message (one round trip, as
+    PostgREST pipelines them); values are quoted literals, never interpolated raw.
+    """
+    pairs = _context_pairs(claims, method, path, headers, settings)
+    begin = "begin read only" if read_only else "begin"
+    setters = ", ".join(f"set_config({_literal(n)}, {_literal(v)}, true)" for n, v in pairs)
+    async with pool.acquire() as conn:
+        await conn.execute(f"{begin}; select {setters}")
+        try:
+            yield conn
+        except BaseException:
+            if not conn.is_closed():
+                await conn.execute("rollback")
+            raise
+        await conn.execute("commit")
+
+
+def _literal(value: str) -> str:
+    """A PostgreSQL string literal (standard_conforming_strings, on since PostgreSQL 9.1)."""
+    if "\x00" in value:
+        raise ValueError("NUL is not allowed in a setting")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _context_pairs(
+    claims: Claims,
+    method: str,
+    path: str,
+    headers: Mapping[str, str] | None,
+    settings: Mapping[str, str] | None,
+) -> list[tuple[str, str]]:
+    """PostgREST's transaction-local settings, the role last: once it is set, the session
+    may no longer set privileged settings (select items are evaluated left to right)."""
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    return [
+        ("search_path", '"public", "extensions"'),
+        ("request.jwt.claims", claims_json(claims)),
+        ("request.method", method),
+        ("request.path", path),
+        ("request.headers", json.dumps(lowered)),
+        ("request.cookies", "{}"),
+        *(settings or {}).items(),
+        ("role", claims.role),
+    ]
 
 
 async def set_request_context(
@@ -65,35 +104,11 @@ async def set_request_context(
     headers: Mapping[str, str] | None = None,
     settings: Mapping[str, str] | None = None,
 ) -> None:
-    """Transaction-local settings PostgREST sets before the main query."""
-    lowered = {k.lower(): v for k, v in (headers or {}).items()}
-    extra: dict[str, Any] = dict(settings or {})
-    names = [
-        "search_path",
-        "request.jwt.claims",
-        "request.method",
-        "request.path",
-        "request.headers",
-        "request.cookies",
-        *extra,
-        "role",
-    ]
-    values = [
-        '"public", "extensions"',
-        claims_json(claims),
-        method,
-        path,
-        json.dumps(lowered),
-        "{}",
-        *extra.values(),
-        claims.role,
-    ]
+    """Transaction-local settings PostgREST sets before the main query, inside a
+    transaction the caller opened (one statement, bind parameters)."""
+    pairs = _context_pairs(claims, method, path, headers, settings)
     placeholders = ", ".join(
-        f"set_config(${2 * i + 1}, ${2 * i + 2}, true)" for i in range(len(names))
+        f"set_config(${2 * i + 1}, ${2 * i + 2}, true)" for i in range(len(pairs))
     )
-    args: list[str] = []
-    for name, value in zip(names, values, strict=True):
-        args += [name, value]
-    # The role goes last (select items are evaluated left to right): after it, the session
-    # can no longer set privileged settings. One statement: one round trip per request.
+    args = [item for pair in pairs for item in pair]
     await conn.execute(f"select {placeholders}", *args)
