@@ -79,6 +79,7 @@ def _services_ctx(config: Config) -> object:
                 on_event=on_event,
                 on_resubscribed=on_resubscribed,
                 gateway_id=gateway_id,
+                max_joins_per_second=config.limits.upstream_joins_per_second,
             )
             presence = Presence(upstream, gateway_id=gateway_id, on_change=on_presence)
             hub = late.hub = Hub(store, upstream, presence, metrics)

@@ -95,8 +95,13 @@ async def transport(
 ) -> dict[str, Any]:
     """Deliveries per second of the bare server with the same sockets and frames."""
     replies = await fleet.all(
-        {"cmd": "ceiling", "url": url, "seconds": seconds, "window": window,
-         "concurrency": concurrency}
+        {
+            "cmd": "ceiling",
+            "url": url,
+            "seconds": seconds,
+            "window": window,
+            "concurrency": concurrency,
+        }
     )
     t0 = min(r["start"] for r in replies)
     t1 = max(r["end"] for r in replies)

@@ -64,6 +64,7 @@ class Options:
     out: Path = RESULTS_DIR / "latest.json"
     write_results_md: bool = False
     keep_data: bool = False
+    joins_per_second: float = 100.0
     target: Target = Target()
 
     @property
@@ -102,11 +103,21 @@ def _parser() -> argparse.ArgumentParser:
     add("--no-ceilings", dest="ceilings", action="store_false", help="skip both ceilings")
     add("--db-connections", type=int, default=8, help="DB ceiling: connections")
     add("--db-pipeline", type=int, default=8, help="DB ceiling: transactions per round trip")
-    add("--ws-window", type=int, default=0,
-        help="WS ceiling: messages in flight per sender (default: enough for 512 in all)")
+    add(
+        "--ws-window",
+        type=int,
+        default=0,
+        help="WS ceiling: messages in flight per sender (default: enough for 512 in all)",
+    )
     add("--out", type=Path, default=None, help="JSON result (default results/<time>.json)")
     add("--write-results-md", action="store_true", help="also replace ops/bench/RESULTS.md")
     add("--keep-data", action="store_true", help="keep the embedded stack's data directory")
+    add(
+        "--joins-per-second",
+        type=float,
+        default=100.0,
+        help="the started gateway's upstream channel joins/s (Supabase Free 100, Pro 500)",
+    )
     add("--gateway-url", help="measure this running gateway instead of starting one")
     add("--supabase-url", help="its Supabase (embedded) URL")
     add("--anon-key")
@@ -147,6 +158,7 @@ def _check_ranges(parser: argparse.ArgumentParser, a: argparse.Namespace) -> Non
         (1 <= a.db_connections <= 64, "--db-connections must be 1..64"),
         (1 <= a.db_pipeline <= 256, "--db-pipeline must be 1..256"),
         (0 <= a.ws_window <= 256, "--ws-window must be 0 (auto)..256"),
+        (0 < a.joins_per_second <= 100_000, "--joins-per-second must be in (0, 100000]"),
     ]
     for ok, message in checks:
         if not ok:
@@ -215,5 +227,6 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         out=out,
         write_results_md=a.write_results_md,
         keep_data=a.keep_data,
+        joins_per_second=a.joins_per_second,
         target=target,
     )

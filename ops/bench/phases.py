@@ -54,8 +54,15 @@ async def ramp(
     connect_ms: list[float] = []
     for half in halves:
         replies = await fleet.each(
-            [{"cmd": "connect", "url": ws_url, "users": users,
-              "concurrency": o.connect_concurrency} for users in half]
+            [
+                {
+                    "cmd": "connect",
+                    "url": ws_url,
+                    "users": users,
+                    "concurrency": o.connect_concurrency,
+                }
+                for users in half
+            ]
         )
         steps.append(_ramp_summary(replies))
         connect_ms += [s * 1e3 for r in replies for s in r["seconds"]]
@@ -73,7 +80,8 @@ async def ramp(
         "rss_per_socket_kb": round((rss[2] - rss[0]) / max(n_all, 1) / 1024, 1) if rss[0] else None,
         "rss_per_socket_second_half_kb": (
             round((rss[2] - rss[1]) / steps[1]["sockets"] / 1024, 1)
-            if rss[0] and steps[1]["sockets"] else None
+            if rss[0] and steps[1]["sockets"]
+            else None
         ),
         "gateway_idle_cpu_pct": idle_cpu["cpu_pct"],
     }
@@ -96,17 +104,24 @@ async def load(
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Run the schedule on every worker; return (load, resources, generator) sections."""
     senders = [u.index for spec in fleet.specs for u in spec.users]
-    sends = schedule.build(
-        o.rate, o.warmup + o.duration, senders, arrivals=o.arrivals, seed=o.seed
-    )
+    sends = schedule.build(o.rate, o.warmup + o.duration, senders, arrivals=o.arrivals, seed=o.seed)
     shares = schedule.split(sends, fleet.owner, len(fleet.specs))
     loop = asyncio.get_running_loop()
     start = loop.time() + START_LEAD_SECONDS
     t0, t1 = start + o.warmup, start + o.warmup + o.duration
     edges = [loop.call_at(t, sampler.sample) for t in (t0, t1)]  # an exact window
     replies = await fleet.each(
-        [{"cmd": "load", "start": start, "sends": share, "window": (t0, t1),
-          "drain": o.drain_timeout, "linger": o.linger} for share in shares]
+        [
+            {
+                "cmd": "load",
+                "start": start,
+                "sends": share,
+                "window": (t0, t1),
+                "drain": o.drain_timeout,
+                "linger": o.linger,
+            }
+            for share in shares
+        ]
     )
     for edge in edges:
         edge.cancel()  # (if the run ended early)

@@ -172,10 +172,13 @@ async def start_stack(procs: Processes, data_dir: Path) -> tuple[Started, Stack]
     return started, stack
 
 
-async def start_gateway(procs: Processes, stack: Stack) -> tuple[Started, str]:
+async def start_gateway(
+    procs: Processes, stack: Stack, joins_per_second: float
+) -> tuple[Started, str]:
     """`python -m gateway` pointed at the stack (so it starts no embedded child of its own)."""
     env = _python_env(
         {
+            "GATEWAY_LIMITS_UPSTREAM_JOINS_PER_SECOND": str(joins_per_second),
             "GATEWAY_SERVER_HOST": "127.0.0.1",
             "GATEWAY_SERVER_PORT": str(free_port()),
             "SUPABASE_URL": stack.url,

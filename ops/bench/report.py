@@ -70,47 +70,80 @@ def markdown(result: dict[str, Any]) -> str:
     rows = [
         "| measure | value |",
         "|---|---|",
-        _row("load", f"{o['users']} sockets, {o['rate']:g} msg/s offered ({o['arrivals']}), "
-             f"{o['duration']:g} s measured after {o['warmup']:g} s warm-up, "
-             f"{o['payload']} B text, chats of {o['group_size']}, {o['workers']} worker(s)"),
+        _row(
+            "load",
+            f"{o['users']} sockets, {o['rate']:g} msg/s offered ({o['arrivals']}), "
+            f"{o['duration']:g} s measured after {o['warmup']:g} s warm-up, "
+            f"{o['payload']} B text, chats of {o['group_size']}, {o['workers']} worker(s)",
+        ),
         _row("delivered / acked per s", f"{load['delivered_per_s']} / {load['acked_per_s']}"),
         _row("end-to-end latency ms p50/p95/p99/max", _ms(lat["end_to_end"])),
         _row("ack latency ms p50/p95/p99/max", _ms(lat["ack"])),
-        _row("loss / duplicates / reordered / gaps",
-             " / ".join(str(v) for v in load["correctness"].values())),
-        _row("sent / acked / errors", f"{load['counts']['sent']} / {load['counts']['acked']} / "
-             f"{load['errors'] or 0}"),
-        _row("connect ramp", f"{conn['connects_per_s']} sockets/s "
-             f"(connect→pong ms p50/p95/p99/max {_ms(conn['connect_ms'])})"),
-        _row("gateway RSS per idle socket", f"{idle['rss_per_socket_kb']} KB "
-             f"(second half: {idle['rss_per_socket_second_half_kb']} KB) at {idle['sockets']}"),
+        _row(
+            "loss / duplicates / reordered / gaps",
+            " / ".join(str(v) for v in load["correctness"].values()),
+        ),
+        _row(
+            "sent / acked / errors",
+            f"{load['counts']['sent']} / {load['counts']['acked']} / {load['errors'] or 0}",
+        ),
+        _row(
+            "connect ramp",
+            f"{conn['connects_per_s']} sockets/s "
+            f"(connect→pong ms p50/p95/p99/max {_ms(conn['connect_ms'])})",
+        ),
+        _row(
+            "gateway RSS per idle socket",
+            f"{idle['rss_per_socket_kb']} KB "
+            f"(second half: {idle['rss_per_socket_second_half_kb']} KB) at {idle['sockets']}",
+        ),
     ]
     for group in SERVER_GROUPS:
         if used.get(group, {}).get("processes"):
             g = used[group]
-            rows.append(_row(f"{group} CPU / RSS", f"{g['cpu_s']} s ({g['cpu_pct']}% of a core) "
-                             f"/ {g['rss_max_mb']} MB max"))
+            rows.append(
+                _row(
+                    f"{group} CPU / RSS",
+                    f"{g['cpu_s']} s ({g['cpu_pct']}% of a core) / {g['rss_max_mb']} MB max",
+                )
+            )
     if "others" in used:
-        rows.append(_row("other processes on the machine (not ours)",
-                         f"{used['others']['cpu_pct']}% of a core during the window"))
+        rows.append(
+            _row(
+                "other processes on the machine (not ours)",
+                f"{used['others']['cpu_pct']}% of a core during the window",
+            )
+        )
     rows += [
         _row("gateway CPU per delivered message", f"{eff['gateway_cpu_us_per_delivered']} µs"),
-        _row("all servers' CPU per delivered message",
-             f"{eff['servers_cpu_us_per_delivered']} µs"),
-        _row("generator", f"busiest worker {gen['busiest_worker_cpu_pct']}% CPU, send lag p99 "
-             f"{gen['send_lag_ms']['p99']} ms → kept up: {gen['kept_up']}"),
+        _row("all servers' CPU per delivered message", f"{eff['servers_cpu_us_per_delivered']} µs"),
+        _row(
+            "generator",
+            f"busiest worker {gen['busiest_worker_cpu_pct']}% CPU, send lag p99 "
+            f"{gen['send_lag_ms']['p99']} ms → kept up: {gen['kept_up']}",
+        ),
     ]
     if ceil["database"]:
         db = ceil["database"]
-        rows.append(_row("ceiling: database alone", f"{db['messages_per_s']} msg/s "
-                         f"({db['connections']} conns x {db['pipeline']} pipelined)"))
+        rows.append(
+            _row(
+                "ceiling: database alone",
+                f"{db['messages_per_s']} msg/s "
+                f"({db['connections']} conns x {db['pipeline']} pipelined)",
+            )
+        )
     if ceil["transport"]:
         ws = ceil["transport"]
-        rows.append(_row("ceiling: WebSocket transport alone",
-                         f"{ws['delivered_per_s']} deliveries/s"))
-    rows.append(_row("our rate as a fraction of the ceilings",
-                     f"DB {frac['acked_per_s_of_database_ceiling']}, "
-                     f"WS {frac['delivered_per_s_of_transport_ceiling']}"))
+        rows.append(
+            _row("ceiling: WebSocket transport alone", f"{ws['delivered_per_s']} deliveries/s")
+        )
+    rows.append(
+        _row(
+            "our rate as a fraction of the ceilings",
+            f"DB {frac['acked_per_s_of_database_ceiling']}, "
+            f"WS {frac['delivered_per_s_of_transport_ceiling']}",
+        )
+    )
     busy = ", ".join(m["other_busy_processes_at_start"])
     head = (
         f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gb']} GB; load average "
@@ -129,6 +162,5 @@ def write(result: dict[str, Any], table: str, out: Path, results_md: Path | None
             "# Latest benchmark result\n\n"
             f"Run at {result['started_at']}; JSON schema {result['schema']}. Produced by the "
             "command below; see README.md for what each row means. The machine may be shared:\n"
-            "the row *other processes on the machine* says how busy it was besides us.\n\n"
-            + table
+            "the row *other processes on the machine* says how busy it was besides us.\n\n" + table
         )

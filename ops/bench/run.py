@@ -62,7 +62,7 @@ class Run:
             return project, ws, target.database_url, target.gateway_pid, target.embedded_pid
         log.info("starting the embedded stack and the gateway (logs in %s)", self.log_dir)
         embedded, stack = await start_stack(self.procs, self.data_dir / "data")
-        gateway, url = await start_gateway(self.procs, stack)
+        gateway, url = await start_gateway(self.procs, stack, self.options.joins_per_second)
         project = Project(stack.url, stack.anon_key, stack.service_key, stack.jwt_secret)
         ws = url.replace("http", "ws", 1) + "/ws"
         return project, ws, stack.database_url, gateway.pid, embedded.pid
@@ -125,7 +125,10 @@ class Run:
         return result
 
     async def _ceilings(
-        self, users: list[Any], chats: list[Any], database_url: str | None,
+        self,
+        users: list[Any],
+        chats: list[Any],
+        database_url: str | None,
         sampler: resources.Sampler,
     ) -> dict[str, Any]:
         o = self.options
@@ -134,16 +137,26 @@ class Run:
             return out
         if database_url:
             out["database"] = await ceilings.database(
-                database_url, users, chats, payload=o.payload, seconds=o.ceiling_seconds,
-                connections=o.db_connections, pipeline=o.db_pipeline, sampler=sampler,
+                database_url,
+                users,
+                chats,
+                payload=o.payload,
+                seconds=o.ceiling_seconds,
+                connections=o.db_connections,
+                pipeline=o.db_pipeline,
+                sampler=sampler,
             )
         bare, url = await start_bare_server(self.procs)
         sampler.groups["bare_ws"] = resources.one(bare.pid)
         try:
             assert self.fleet is not None
             out["transport"] = await ceilings.transport(
-                self.fleet, url, seconds=o.ceiling_seconds, window=o.ws_window,
-                concurrency=o.connect_concurrency, sampler=sampler,
+                self.fleet,
+                url,
+                seconds=o.ceiling_seconds,
+                window=o.ws_window,
+                concurrency=o.connect_concurrency,
+                sampler=sampler,
             )
         finally:
             self.procs.stop(bare)
