@@ -7,18 +7,18 @@ client socket is closed with 1001 (going away) before the upstream goes.
 
 from __future__ import annotations
 
+import gc
 import uuid
 from collections.abc import AsyncIterator
 
 import aiohttp
-import httpx
 from aiohttp import WSCloseCode, web
 
 from gateway import health, openapi, rest, ws
 from gateway.auth import TokenVerifier
 from gateway.config import Config
 from gateway.errors import ErrorCode, GatewayError
-from gateway.http_transport import AiohttpTransport, data_api_session
+from gateway.http_transport import AiohttpTransport, DataApiClient, data_api_session
 from gateway.hub import Hub
 from gateway.jwks import JwksCache
 from gateway.metrics import Metrics
@@ -27,6 +27,8 @@ from gateway.presence import Presence
 from gateway.services import Services, services_key
 from gateway.store import Store
 from gateway.upstream import Upstream
+
+GC_YOUNG_THRESHOLD = 50_000
 
 
 def jwks_url(config: Config) -> str:
@@ -49,7 +51,7 @@ def _services_ctx(config: Config) -> object:
         late = _Late()
         async with (
             data_api_session() as data_api,
-            httpx.AsyncClient(transport=AiohttpTransport(data_api), timeout=10.0) as http,
+            DataApiClient(transport=AiohttpTransport(data_api), timeout=10.0) as http,
             aiohttp.ClientSession() as session,
         ):
             verifier = TokenVerifier(
@@ -92,6 +94,14 @@ def _services_ctx(config: Config) -> object:
             app[services_key] = Services(config, verifier, store, hub, presence, upstream, metrics)
             await upstream.start()
             await presence.start()
+            # Everything built so far (modules, schemas, clients) lives as long as the
+            # process: keep it out of full collections, which otherwise rescan it every
+            # time (measured: 160-225 ms pauses at 2,000 users, the p99 latency tail).
+            gc.freeze()
+            # Per-message objects live for milliseconds; with the default young threshold
+            # (700) they get promoted under load and trigger full collections. Collect the
+            # young generation less often so they die young.
+            gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
             try:
                 yield
             finally:

@@ -7,6 +7,7 @@ everything it started, PostgreSQL last.
 from __future__ import annotations
 
 import asyncio
+import gc
 import contextlib
 import sys
 from collections.abc import AsyncIterator
@@ -79,6 +80,7 @@ async def embedded_stack(config: Config) -> AsyncIterator[Status]:
                 site = web.TCPSite(runner, emb.host, emb.api_port)
                 await site.start()
                 port = runner.addresses[0][1]
+                gc.freeze()  # startup objects live forever: keep them out of full collections
                 yield Status(f"http://{emb.host}:{port}", database_url, config)
             finally:
                 await runner.cleanup()
