@@ -58,8 +58,11 @@ async def auth_request(
     body: Any = None,
 ) -> tuple[int, dict[str, str], Any]:
     """One raw HTTP call to /auth/v1 (for headers and shapes the client hides)."""
-    async with aiohttp.ClientSession() as session, session.request(
-        method, f"{embedded.url}/auth/v1{path}", headers=headers, json=body
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method, f"{embedded.url}/auth/v1{path}", headers=headers, json=body
+        ) as resp,
+    ):
         payload = await resp.json() if resp.content_type == "application/json" else None
         return resp.status, dict(resp.headers), payload

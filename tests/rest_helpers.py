@@ -80,10 +80,18 @@ async def create_user(embedded: EmbeddedStack, name: str = "user") -> User:
         "insert into auth.users (id, email, aud, role, created_at, raw_app_meta_data,"
         " raw_user_meta_data) values ($1, $2, 'authenticated', 'authenticated', now(),"
         " '{}', '{}') returning id",
-        uuid.UUID(user_id), email,
+        uuid.UUID(user_id),
+        email,
     )
-    token = embedded.keys.sign({"sub": user_id, "role": "authenticated", "aud": "authenticated",
-                                "exp": int(time.time()) + 3600, "email": email})
+    token = embedded.keys.sign(
+        {
+            "sub": user_id,
+            "role": "authenticated",
+            "aud": "authenticated",
+            "exp": int(time.time()) + 3600,
+            "email": email,
+        }
+    )
     return User(user_id, email, token)
 
 
@@ -100,8 +108,7 @@ class Clients:
         # Passing our own httpx client avoids postgrest-py's deprecated timeout argument.
         http = httpx.AsyncClient()
         self._http.append(http)
-        client = await acreate_client(self.embedded.url, key,
-                                      AsyncClientOptions(httpx_client=http))
+        client = await acreate_client(self.embedded.url, key, AsyncClientOptions(httpx_client=http))
         if user is not None:
             client.postgrest.auth(user.token)
         return client
@@ -126,22 +133,34 @@ class Reply:
         return json.loads(self.text)
 
 
-async def raw(embedded: EmbeddedStack, method: str, path: str, *,
-              headers: Mapping[str, str] | None = None, body: str | bytes | None = None,
-              key: str | None = None, token: str | None = None) -> Reply:
+async def raw(
+    embedded: EmbeddedStack,
+    method: str,
+    path: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    body: str | bytes | None = None,
+    key: str | None = None,
+    token: str | None = None,
+) -> Reply:
     """An HTTP request straight to /rest/v1 (for statuses and headers the client hides)."""
     apikey = key or embedded.anon_key
-    sent = {"apikey": apikey, "Authorization": f"Bearer {token or apikey}",
-            **({"Content-Type": "application/json"} if body is not None else {}),
-            **(headers or {})}
-    async with aiohttp.ClientSession() as session, session.request(
-        method, embedded.url + "/rest/v1" + path, headers=sent, data=body
-    ) as resp:
+    sent = {
+        "apikey": apikey,
+        "Authorization": f"Bearer {token or apikey}",
+        **({"Content-Type": "application/json"} if body is not None else {}),
+        **(headers or {}),
+    }
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, embedded.url + "/rest/v1" + path, headers=sent, data=body) as resp,
+    ):
         return Reply(resp.status, resp.headers, await resp.text())
 
 
-async def add_todos(clients: Clients, owner: User | None, todos: list[dict[str, Any]]
-                    ) -> list[dict[str, Any]]:
+async def add_todos(
+    clients: Clients, owner: User | None, todos: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Insert rows through the Data API as the service role (owner_id set explicitly)."""
     client = await clients.connect(service=True)
     owned = [{"owner_id": owner.id if owner else None, **todo} for todo in todos]

@@ -15,18 +15,42 @@ import psutil  # type: ignore[import-untyped]
 ROOT = Path(__file__).resolve().parent.parent
 USERS, RATE, WARMUP, DURATION = 6, 30, 1, 3
 TOP_LEVEL_KEYS = {
-    "schema", "command", "started_at", "machine", "options", "setup", "connect", "idle",
-    "load", "resources", "generator", "ceilings", "processes", "efficiency", "fractions",
+    "schema",
+    "command",
+    "started_at",
+    "machine",
+    "options",
+    "setup",
+    "connect",
+    "idle",
+    "load",
+    "resources",
+    "generator",
+    "ceilings",
+    "processes",
+    "efficiency",
+    "fractions",
     "verdict",
 }
 
 
 async def run_bench(out: Path) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ops.bench",
-        "--users", str(USERS), "--rate", str(RATE),
-        "--warmup", str(WARMUP), "--duration", str(DURATION),
-        "--ceiling-seconds", "1", "--out", str(out),
+        sys.executable,
+        "-m",
+        "ops.bench",
+        "--users",
+        str(USERS),
+        "--rate",
+        str(RATE),
+        "--warmup",
+        str(WARMUP),
+        "--duration",
+        str(DURATION),
+        "--ceiling-seconds",
+        "1",
+        "--out",
+        str(out),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -59,7 +83,9 @@ async def test_a_short_run_delivers_every_message_once_in_order_and_cleans_up(
     assert load["errors"] == {}
     assert load["drained"] is True
     assert result["verdict"] == {
-        "correct": True, "violations": {}, "generator_kept_up": result["generator"]["kept_up"]
+        "correct": True,
+        "violations": {},
+        "generator_kept_up": result["generator"]["kept_up"],
     }
     # Every message of the measured window has a latency sample, and only those.
     assert load["latency_ms"]["end_to_end"]["count"] == counts["sent_in_window"]

@@ -206,7 +206,8 @@ async def test_after_sign_out_the_old_tokens_are_refused(embedded: EmbeddedStack
             await client.auth.refresh_session(session.refresh_token)
     assert (user_error.value.code, user_error.value.status) == ("session_not_found", 403)
     assert (refresh_error.value.code, refresh_error.value.status) == (
-        "refresh_token_not_found", 400,
+        "refresh_token_not_found",
+        400,
     )
 
 

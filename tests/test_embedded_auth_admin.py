@@ -33,7 +33,9 @@ async def test_admin_creates_a_confirmed_user_who_can_sign_in(embedded: Embedded
     assert created.user.email_confirmed_at is not None
     assert created.user.user_metadata["display_name"] == "Cy"
     assert created.user.app_metadata == {
-        "provider": "email", "providers": ["email"], "plan": "pro",
+        "provider": "email",
+        "providers": ["email"],
+        "plan": "pro",
     }
     async with supabase_client(embedded) as client:
         signed_in = await client.auth.sign_in_with_password({"email": email, "password": PASSWORD})
@@ -71,7 +73,9 @@ async def test_admin_lists_users_page_by_page_newest_first(embedded: EmbeddedSta
         second = await admin.auth.admin.list_users(page=2, per_page=2)
     assert [user.email for user in first + second] == list(reversed(emails))
     status, headers, body = await auth_request(
-        embedded, "GET", "/admin/users?page=1&per_page=2",
+        embedded,
+        "GET",
+        "/admin/users?page=1&per_page=2",
         headers={"apikey": embedded.service_key, **API_VERSION},
     )
     assert status == 200
@@ -132,9 +136,14 @@ async def test_admin_routes_refuse_a_user_access_token(embedded: EmbeddedStack) 
     async with supabase_client(embedded) as client:
         session = await sign_up(client)
     status, _, body = await auth_request(
-        embedded, "GET", "/admin/users",
-        headers={"apikey": embedded.anon_key,
-                 "Authorization": f"Bearer {session.access_token}", **API_VERSION},
+        embedded,
+        "GET",
+        "/admin/users",
+        headers={
+            "apikey": embedded.anon_key,
+            "Authorization": f"Bearer {session.access_token}",
+            **API_VERSION,
+        },
     )
     assert (status, body["code"]) == (403, "not_admin")
 
@@ -164,15 +173,11 @@ async def test_a_banned_user_cannot_sign_in_until_the_ban_is_lifted(
         session = await sign_up(client, email)
     credentials: SignInWithEmailAndPasswordCredentials = {"email": email, "password": PASSWORD}
     async with supabase_client(embedded, embedded.service_key) as admin:
-        banned = await admin.auth.admin.update_user_by_id(
-            session.user.id, {"ban_duration": "24h"}
-        )
+        banned = await admin.auth.admin.update_user_by_id(session.user.id, {"ban_duration": "24h"})
         async with supabase_client(embedded) as client:
             with pytest.raises(AuthApiError) as caught:
                 await client.auth.sign_in_with_password(credentials)
-        await admin.auth.admin.update_user_by_id(
-            session.user.id, {"ban_duration": "none"}
-        )
+        await admin.auth.admin.update_user_by_id(session.user.id, {"ban_duration": "none"})
         async with supabase_client(embedded) as client:
             signed_in = await client.auth.sign_in_with_password(credentials)
     assert banned.user.banned_until is not None

@@ -41,7 +41,10 @@ async def test_a_third_party_verifies_the_token_with_jwks_alone(embedded: Embedd
     _, _, jwks = await auth_request(embedded, "GET", "/.well-known/jwks.json")
     key = jwt.PyJWKSet.from_dict(jwks)[embedded.keys.kid]
     claims = jwt.decode(
-        session.access_token, key, algorithms=["ES256"], audience="authenticated",
+        session.access_token,
+        key,
+        algorithms=["ES256"],
+        audience="authenticated",
         issuer=f"{embedded.url}/auth/v1",
     )
     assert claims["sub"] == fetched.user.id

@@ -23,7 +23,9 @@ async def test_errors_follow_the_2024_format_when_the_client_asks_for_it(
     embedded: EmbeddedStack,
 ) -> None:
     status, headers, body = await auth_request(
-        embedded, "POST", "/token?grant_type=password",
+        embedded,
+        "POST",
+        "/token?grant_type=password",
         headers={"apikey": embedded.anon_key, **API_VERSION},
         body={"email": new_email(), "password": PASSWORD},
     )
@@ -35,7 +37,10 @@ async def test_errors_follow_the_2024_format_when_the_client_asks_for_it(
 
 async def test_errors_keep_the_legacy_format_for_older_clients(embedded: EmbeddedStack) -> None:
     status, headers, body = await auth_request(
-        embedded, "POST", "/signup", headers={"apikey": embedded.anon_key},
+        embedded,
+        "POST",
+        "/signup",
+        headers={"apikey": embedded.anon_key},
         body={"email": new_email(), "password": "123"},
     )
     assert status == 422
@@ -54,12 +59,23 @@ async def test_signup_and_token_ignore_a_stale_authorization_header(
     email = new_email()
     stale = {"apikey": embedded.anon_key, "Authorization": "Bearer not.a.jwt", **API_VERSION}
     signup_status, _, _ = await auth_request(
-        embedded, "POST", "/signup", headers=stale,
-        body={"email": email, "password": PASSWORD, "gotrue_meta_security": {},
-              "code_challenge": "x" * 43, "code_challenge_method": "s256"},
+        embedded,
+        "POST",
+        "/signup",
+        headers=stale,
+        body={
+            "email": email,
+            "password": PASSWORD,
+            "gotrue_meta_security": {},
+            "code_challenge": "x" * 43,
+            "code_challenge_method": "s256",
+        },
     )
     token_status, _, body = await auth_request(
-        embedded, "POST", "/token?grant_type=password", headers=stale,
+        embedded,
+        "POST",
+        "/token?grant_type=password",
+        headers=stale,
         body={"email": email, "password": PASSWORD, "data": {}},
     )
     assert (signup_status, token_status) == (200, 200)
@@ -94,7 +110,9 @@ async def test_an_expired_access_token_is_refused(embedded: EmbeddedStack) -> No
     claims["exp"] = int(time.time()) - 10
     expired = embedded.keys.sign(claims)
     status, _, body = await auth_request(
-        embedded, "GET", "/user",
+        embedded,
+        "GET",
+        "/user",
         headers={"apikey": embedded.anon_key, "Authorization": f"Bearer {expired}", **API_VERSION},
     )
     assert (status, body["code"]) == (403, "bad_jwt")
@@ -109,15 +127,23 @@ async def test_unknown_grant_types_and_malformed_refresh_tokens_are_bad_requests
         embedded, "POST", "/token?grant_type=magic", headers=headers, body={}
     )
     refresh_status, _, refresh = await auth_request(
-        embedded, "POST", "/token?grant_type=refresh_token", headers=headers,
+        embedded,
+        "POST",
+        "/token?grant_type=refresh_token",
+        headers=headers,
         body={"refresh_token": "short"},
     )
     unknown_status, _, unknown = await auth_request(
-        embedded, "POST", "/token?grant_type=refresh_token", headers=headers,
+        embedded,
+        "POST",
+        "/token?grant_type=refresh_token",
+        headers=headers,
         body={"refresh_token": "abcdefghijkl"},
     )
     assert (grant_status, grant["code"], grant["message"]) == (
-        400, "invalid_credentials", "unsupported_grant_type",
+        400,
+        "invalid_credentials",
+        "unsupported_grant_type",
     )
     assert (refresh_status, refresh["code"]) == (400, "validation_failed")
     assert (unknown_status, unknown["code"]) == (400, "refresh_token_not_found")
@@ -125,7 +151,10 @@ async def test_unknown_grant_types_and_malformed_refresh_tokens_are_bad_requests
 
 async def test_a_body_that_is_not_json_is_bad_json(embedded: EmbeddedStack) -> None:
     status, _, body = await auth_request(
-        embedded, "POST", "/signup", headers={"apikey": embedded.anon_key, **API_VERSION},
+        embedded,
+        "POST",
+        "/signup",
+        headers={"apikey": embedded.anon_key, **API_VERSION},
         body=["not", "an", "object"],
     )
     assert (status, body["code"]) == (400, "bad_json")

@@ -56,8 +56,9 @@ async def test_two_devices_refreshing_at_once_get_the_same_new_token(
     headers = {"apikey": embedded.anon_key, **API_VERSION}
     answers = await asyncio.gather(
         *(
-            auth_request(embedded, "POST", "/token?grant_type=refresh_token",
-                         headers=headers, body=body)
+            auth_request(
+                embedded, "POST", "/token?grant_type=refresh_token", headers=headers, body=body
+            )
             for _ in range(4)
         )
     )

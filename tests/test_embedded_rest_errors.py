@@ -41,7 +41,8 @@ async def test_a_malformed_filter_is_pgrst100_naming_the_position(
     assert reply.status == 400
     assert reply.headers["Proxy-Status"] == "PostgREST; error=PGRST100"
     assert reply.json() == {
-        "code": "PGRST100", "hint": None,
+        "code": "PGRST100",
+        "hint": None,
         "message": '"failed to parse filter (noop.1)" (line 1, column 1)',
         "details": 'unexpected "n" expecting "not" or operator (eq, gt, ...)',
     }
@@ -57,13 +58,17 @@ async def test_unknown_tables_and_columns(embedded: EmbeddedStack, service: Asyn
     with pytest.raises(APIError) as table:
         await service.table("todo").select("*").execute()
     assert (table.value.code, table.value.hint) == (
-        "PGRST205", "Perhaps you meant the table 'public.todos'")
+        "PGRST205",
+        "Perhaps you meant the table 'public.todos'",
+    )
     reply = await raw(embedded, "GET", "/nothing_like_it", key=embedded.service_key)
     assert (reply.status, reply.json()["hint"]) == (404, None)
     with pytest.raises(APIError) as column:
         await service.table("todos").select("*").eq("colour", "red").execute()
     assert (column.value.code, column.value.message) == (
-        "42703", "column todos.colour does not exist")
+        "42703",
+        "column todos.colour does not exist",
+    )
     with pytest.raises(APIError) as selected:
         await service.table("todos").select("colour").execute()
     assert selected.value.code == "42703"
@@ -79,13 +84,20 @@ async def test_constraint_violations_are_409(embedded: EmbeddedStack, service: A
         await service.table("todos").insert({"title": "b", "code": code}).execute()
     assert duplicate.value.code == "23505"
     assert duplicate.value.message == (
-        'duplicate key value violates unique constraint "todos_code_key"')
+        'duplicate key value violates unique constraint "todos_code_key"'
+    )
     stranger = str(uuid.uuid4())
-    reply = await raw(embedded, "POST", "/todos", key=embedded.service_key,
-                      body=json.dumps({"title": "c", "owner_id": stranger}))
+    reply = await raw(
+        embedded,
+        "POST",
+        "/todos",
+        key=embedded.service_key,
+        body=json.dumps({"title": "c", "owner_id": stranger}),
+    )
     assert (reply.status, reply.json()["code"]) == (409, "23503")
     assert reply.json()["details"] == (
-        f'Key (owner_id)=({stranger}) is not present in table "users".')
+        f'Key (owner_id)=({stranger}) is not present in table "users".'
+    )
 
 
 async def test_bad_or_expired_tokens_are_401(embedded: EmbeddedStack, service: AsyncClient) -> None:
@@ -96,13 +108,18 @@ async def test_bad_or_expired_tokens_are_401(embedded: EmbeddedStack, service: A
     assert reply.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
     garbage = await raw(embedded, "GET", "/todos", token="not-a-jwt")
     assert garbage.json()["message"] == "Expected 3 parts in JWT; got 1"
-    expired = embedded.keys.sign({"sub": user.id, "role": "authenticated",
-                                  "exp": int(time.time()) - 60})
+    expired = embedded.keys.sign(
+        {"sub": user.id, "role": "authenticated", "exp": int(time.time()) - 60}
+    )
     late = await raw(embedded, "GET", "/todos", token=expired)
     assert (late.status, late.json()["code"], late.json()["message"]) == (
-        401, "PGRST303", "JWT expired")
+        401,
+        "PGRST303",
+        "JWT expired",
+    )
     assert late.headers["WWW-Authenticate"] == (
-        'Bearer error="invalid_token", error_description="JWT expired"')
+        'Bearer error="invalid_token", error_description="JWT expired"'
+    )
 
 
 async def test_roles_come_from_the_token(embedded: EmbeddedStack, service: AsyncClient) -> None:
@@ -123,11 +140,14 @@ async def test_api_keys_may_come_from_the_query_string_or_be_new_style(
     embedded: EmbeddedStack, service: AsyncClient
 ) -> None:
     await service.table("todos").insert({"title": "visible to service"}).execute()
-    reply = await raw(embedded, "GET", f"/todos?select=title&apikey={embedded.service_key}",
-                      headers={"apikey": "", "Authorization": ""})
+    reply = await raw(
+        embedded,
+        "GET",
+        f"/todos?select=title&apikey={embedded.service_key}",
+        headers={"apikey": "", "Authorization": ""},
+    )
     assert (reply.status, reply.json()) == (200, [{"title": "visible to service"}])
-    secret = await raw(embedded, "GET", "/todos?select=title",
-                       key=embedded.config.secret_key)
+    secret = await raw(embedded, "GET", "/todos?select=title", key=embedded.config.secret_key)
     assert secret.json() == [{"title": "visible to service"}]
     publishable = await raw(embedded, "GET", "/todos", key=embedded.config.publishable_key)
     assert publishable.json()["code"] == "42501"  # anon
@@ -139,12 +159,22 @@ async def test_only_the_public_schema_is_exposed(
     with pytest.raises(APIError) as error:
         await service.postgrest.schema("auth").from_("users").select("*").execute()
     assert (error.value.code, error.value.message, error.value.hint) == (
-        "PGRST106", "Invalid schema: auth", "Only the following schemas are exposed: public")
-    write = await raw(embedded, "POST", "/todos", key=embedded.service_key,
-                      body=json.dumps({"title": "x"}), headers={"Content-Profile": "private"})
+        "PGRST106",
+        "Invalid schema: auth",
+        "Only the following schemas are exposed: public",
+    )
+    write = await raw(
+        embedded,
+        "POST",
+        "/todos",
+        key=embedded.service_key,
+        body=json.dumps({"title": "x"}),
+        headers={"Content-Profile": "private"},
+    )
     assert (write.status, write.json()["code"]) == (406, "PGRST106")
-    read = await raw(embedded, "GET", "/todos", key=embedded.service_key,
-                     headers={"Accept-Profile": "public"})
+    read = await raw(
+        embedded, "GET", "/todos", key=embedded.service_key, headers={"Accept-Profile": "public"}
+    )
     assert read.headers["Content-Profile"] == "public"
 
 
@@ -155,11 +185,13 @@ async def test_paths_methods_and_media_types_outside_the_api(
     assert (deep.status, deep.json()["code"]) == (404, "PGRST125")
     put = await raw(embedded, "PUT", "/todos?id=eq.1", key=embedded.service_key, body="{}")
     assert (put.status, put.json()["code"]) == (405, "PGRST117")
-    patch_rpc = await raw(embedded, "PATCH", "/rpc/get_or_create_direct_chat",
-                          key=embedded.service_key, body="{}")
+    patch_rpc = await raw(
+        embedded, "PATCH", "/rpc/get_or_create_direct_chat", key=embedded.service_key, body="{}"
+    )
     assert (patch_rpc.status, patch_rpc.json()["code"]) == (405, "PGRST101")
-    csv = await raw(embedded, "GET", "/todos", key=embedded.service_key,
-                    headers={"Accept": "text/csv"})
+    csv = await raw(
+        embedded, "GET", "/todos", key=embedded.service_key, headers={"Accept": "text/csv"}
+    )
     assert (csv.status, csv.json()["code"]) == (406, "PGRST107")
 
 
@@ -173,24 +205,45 @@ async def test_embedding_and_aggregates_are_refused_clearly(
     with pytest.raises(APIError) as aggregate:
         await service.table("todos").select("count()").execute()
     assert aggregate.value.code == "PGRST123"
-    nested = await raw(embedded, "GET", "/chats?chat_members.user_id=eq.1",
-                       key=embedded.service_key)
+    nested = await raw(
+        embedded, "GET", "/chats?chat_members.user_id=eq.1", key=embedded.service_key
+    )
     assert (nested.status, nested.json()["code"]) == (400, "PGRST108")
 
 
 async def test_bad_bodies_and_preferences(embedded: EmbeddedStack, service: AsyncClient) -> None:
     broken = await raw(embedded, "POST", "/todos", key=embedded.service_key, body="{title")
     assert (broken.status, broken.json()["message"]) == (400, "Empty or invalid json")
-    uneven = await raw(embedded, "POST", "/todos", key=embedded.service_key,
-                       body=json.dumps([{"title": "a"}, {"done": True}]))
+    uneven = await raw(
+        embedded,
+        "POST",
+        "/todos",
+        key=embedded.service_key,
+        body=json.dumps([{"title": "a"}, {"done": True}]),
+    )
     assert (uneven.json()["code"], uneven.json()["message"]) == (
-        "PGRST102", "All object keys must match")
-    strict = await raw(embedded, "GET", "/todos", key=embedded.service_key,
-                       headers={"Prefer": "handling=strict, count=exact, colour=blue"})
+        "PGRST102",
+        "All object keys must match",
+    )
+    strict = await raw(
+        embedded,
+        "GET",
+        "/todos",
+        key=embedded.service_key,
+        headers={"Prefer": "handling=strict, count=exact, colour=blue"},
+    )
     assert (strict.status, strict.json()["code"], strict.json()["details"]) == (
-        400, "PGRST122", "Invalid preferences: colour=blue")
-    lenient = await raw(embedded, "GET", "/todos", key=embedded.service_key,
-                        headers={"Prefer": "count=exact, colour=blue"})
+        400,
+        "PGRST122",
+        "Invalid preferences: colour=blue",
+    )
+    lenient = await raw(
+        embedded,
+        "GET",
+        "/todos",
+        key=embedded.service_key,
+        headers={"Prefer": "count=exact, colour=blue"},
+    )
     assert (lenient.status, lenient.headers["Preference-Applied"]) == (200, "count=exact")
     negative = await raw(embedded, "GET", "/todos?limit=-1", key=embedded.service_key)
     assert (negative.status, negative.json()["code"]) == (416, "PGRST103")
@@ -199,16 +252,29 @@ async def test_bad_bodies_and_preferences(embedded: EmbeddedStack, service: Asyn
 async def test_cors_preflight_and_exposed_headers(
     embedded: EmbeddedStack, service: AsyncClient
 ) -> None:
-    preflight = await raw(embedded, "OPTIONS", "/todos", headers={
-        "Origin": "http://app.example", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "apikey, content-type, prefer"})
+    preflight = await raw(
+        embedded,
+        "OPTIONS",
+        "/todos",
+        headers={
+            "Origin": "http://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "apikey, content-type, prefer",
+        },
+    )
     assert preflight.status == 200
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
     assert "PATCH" in preflight.headers["Access-Control-Allow-Methods"]
     assert preflight.headers["Access-Control-Allow-Headers"] == (
-        "Authorization, apikey, content-type, prefer")
-    reply = await raw(embedded, "GET", "/todos", key=embedded.service_key,
-                      headers={"Origin": "http://app.example"})
+        "Authorization, apikey, content-type, prefer"
+    )
+    reply = await raw(
+        embedded,
+        "GET",
+        "/todos",
+        key=embedded.service_key,
+        headers={"Origin": "http://app.example"},
+    )
     assert reply.headers["Access-Control-Allow-Origin"] == "*"
     assert "Content-Range" in reply.headers["Access-Control-Expose-Headers"]
     error = await raw(embedded, "GET", "/nope", headers={"Origin": "http://app.example"})

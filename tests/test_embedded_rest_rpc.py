@@ -67,11 +67,15 @@ async def clients(embedded: EmbeddedStack) -> AsyncIterator[Clients]:
 @pytest.fixture
 async def service(embedded: EmbeddedStack, clients: Clients) -> AsyncClient:
     await run_sql(embedded, TODOS_SQL + FUNCTIONS_SQL)
-    await add_todos(clients, None, [
-        {"title": "milk", "priority": 1, "tags": ["home"]},
-        {"title": "report", "priority": 3, "done": True, "tags": ["work"]},
-        {"title": "taxes", "priority": 5, "tags": ["home", "work"]},
-    ])
+    await add_todos(
+        clients,
+        None,
+        [
+            {"title": "milk", "priority": 1, "tags": ["home"]},
+            {"title": "report", "priority": 3, "done": True, "tags": ["work"]},
+            {"title": "taxes", "priority": 5, "tags": ["home", "work"]},
+        ],
+    )
     return await clients.connect(service=True)
 
 
@@ -84,8 +88,9 @@ async def test_direct_chat_rpc_returns_one_chat_for_both_users(clients: Clients)
     assert isinstance(first.data, str) and first.data == again.data
     chats = await as_bob.table("chats").select("id, kind").execute()
     assert chats.data == [{"id": first.data, "kind": "direct"}]
-    members = await as_alice.table("chat_members").select("user_id").eq(
-        "chat_id", first.data).execute()
+    members = (
+        await as_alice.table("chat_members").select("user_id").eq("chat_id", first.data).execute()
+    )
     assert sorted(m["user_id"] for m in rows(members)) == sorted([alice.id, bob.id])
 
 
@@ -101,10 +106,15 @@ async def test_send_direct_message_is_idempotent_and_chats_list_unread_counts(
     assert isinstance(first, dict) and isinstance(again, dict)
     assert (first["created"], again["created"]) == (True, False)
     assert first["message"] == again["message"]
-    await as_alice.rpc("send_direct_message", {"peer_id": bob.id, "body": "there",
-                                                "client_msg_id": None}).execute()
-    chats = await as_bob.rpc("list_my_chats", {}).select(
-        "peer_id, unread_count, last_message_text").eq("peer_id", alice.id).execute()
+    await as_alice.rpc(
+        "send_direct_message", {"peer_id": bob.id, "body": "there", "client_msg_id": None}
+    ).execute()
+    chats = (
+        await as_bob.rpc("list_my_chats", {})
+        .select("peer_id, unread_count, last_message_text")
+        .eq("peer_id", alice.id)
+        .execute()
+    )
     assert chats.data == [{"peer_id": alice.id, "unread_count": 2, "last_message_text": "there"}]
 
 
@@ -113,11 +123,19 @@ async def test_direct_chat_rpc_refuses_anon_and_self(
 ) -> None:
     alice = await create_user(embedded, "alice")
     with pytest.raises(APIError) as anon:
-        await (await clients.connect()).rpc("get_or_create_direct_chat",
-                                            {"peer_id": alice.id}).execute()
+        await (
+            (await clients.connect())
+            .rpc("get_or_create_direct_chat", {"peer_id": alice.id})
+            .execute()
+        )
     assert anon.value.code == "42501"
-    reply = await raw(embedded, "POST", "/rpc/get_or_create_direct_chat", token=alice.token,
-                      body=json.dumps({"peer_id": alice.id}))
+    reply = await raw(
+        embedded,
+        "POST",
+        "/rpc/get_or_create_direct_chat",
+        token=alice.token,
+        body=json.dumps({"peer_id": alice.id}),
+    )
     assert (reply.status, reply.json()["code"]) == (400, "PT400")
     assert reply.json()["message"] == "a direct chat needs another user"
 
@@ -147,14 +165,25 @@ async def test_composite_result_is_an_object(service: AsyncClient) -> None:
 async def test_table_results_take_filters_order_limit_and_count(
     embedded: EmbeddedStack, service: AsyncClient
 ) -> None:
-    result = await service.rpc("open_todos", {}, count=CountMethod.exact).select("title").gt(
-        "priority", 0).order("priority", desc=True).limit(1).execute()
+    result = (
+        await service.rpc("open_todos", {}, count=CountMethod.exact)
+        .select("title")
+        .gt("priority", 0)
+        .order("priority", desc=True)
+        .limit(1)
+        .execute()
+    )
     assert result.data == [{"title": "taxes"}]
     assert result.count == 2
     stats = await service.rpc("todo_stats").execute()
     assert stats.data == [{"total": 3, "finished": 1}]
-    reply = await raw(embedded, "GET", "/rpc/open_todos?select=title&order=title&offset=1",
-                      key=embedded.service_key, headers={"Prefer": "count=exact"})
+    reply = await raw(
+        embedded,
+        "GET",
+        "/rpc/open_todos?select=title&order=title&offset=1",
+        key=embedded.service_key,
+        headers={"Prefer": "count=exact"},
+    )
     assert (reply.status, reply.headers["Content-Range"]) == (206, "1-1/2")
     assert reply.json() == [{"title": "taxes"}]
 
@@ -164,14 +193,17 @@ async def test_head_and_argumentless_get_calls(
 ) -> None:
     stats = await service.rpc("todo_stats", get=True).execute()
     assert stats.data == [{"total": 3, "finished": 1}]
-    head = await raw(embedded, "HEAD", "/rpc/todo_titles?min_priority=1",
-                     key=embedded.service_key, headers={"Prefer": "count=exact"})
+    head = await raw(
+        embedded,
+        "HEAD",
+        "/rpc/todo_titles?min_priority=1",
+        key=embedded.service_key,
+        headers={"Prefer": "count=exact"},
+    )
     assert (head.status, head.text, head.headers["Content-Range"]) == (200, "", "0-2/3")
 
 
-async def test_single_unnamed_json_parameter_receives_the_whole_body(
-    service: AsyncClient
-) -> None:
+async def test_single_unnamed_json_parameter_receives_the_whole_body(service: AsyncClient) -> None:
     body = {"any": ["shape", 1], "nested": {"ok": True}}
     assert (await service.rpc("echo", body).execute()).data == body
 
@@ -179,8 +211,13 @@ async def test_single_unnamed_json_parameter_receives_the_whole_body(
 async def test_void_function_writes_and_answers_204(
     embedded: EmbeddedStack, service: AsyncClient
 ) -> None:
-    reply = await raw(embedded, "POST", "/rpc/add_todo", key=embedded.service_key,
-                      body=json.dumps({"note": "from rpc"}))
+    reply = await raw(
+        embedded,
+        "POST",
+        "/rpc/add_todo",
+        key=embedded.service_key,
+        body=json.dumps({"note": "from rpc"}),
+    )
     assert (reply.status, reply.text) == (204, "")
     found = await service.table("todos").select("title").eq("title", "from rpc").execute()
     assert found.data == [{"title": "from rpc"}]
@@ -200,20 +237,31 @@ async def test_unknown_function_or_arguments_are_pgrst202_with_a_hint(
         await service.rpc("add_number", {"a": 1}).execute()
     assert misspelt.value.code == "PGRST202"
     assert misspelt.value.message == (
-        "Could not find the function public.add_number(a) in the schema cache")
+        "Could not find the function public.add_number(a) in the schema cache"
+    )
     assert misspelt.value.hint == "Perhaps you meant to call the function public.add_numbers"
-    reply = await raw(embedded, "POST", "/rpc/add_numbers", key=embedded.service_key,
-                      body=json.dumps({"x": 1}))
+    reply = await raw(
+        embedded, "POST", "/rpc/add_numbers", key=embedded.service_key, body=json.dumps({"x": 1})
+    )
     assert reply.status == 404
     assert reply.json()["hint"] == "Perhaps you meant to call the function public.add_numbers(a, b)"
 
 
 async def test_raised_errors_map_to_statuses(embedded: EmbeddedStack, service: AsyncClient) -> None:
-    teapot = await raw(embedded, "POST", "/rpc/refuse", key=embedded.service_key,
-                       body=json.dumps({"kind": "teapot"}))
+    teapot = await raw(
+        embedded,
+        "POST",
+        "/rpc/refuse",
+        key=embedded.service_key,
+        body=json.dumps({"kind": "teapot"}),
+    )
     assert teapot.status == 418
-    assert teapot.json() == {"code": "PT418", "details": None, "hint": "brew coffee elsewhere",
-                             "message": "I am a teapot"}
+    assert teapot.json() == {
+        "code": "PT418",
+        "details": None,
+        "hint": "brew coffee elsewhere",
+        "message": "I am a teapot",
+    }
     with pytest.raises(APIError) as plain:
         await service.rpc("refuse", {"kind": "no"}).execute()
     assert (plain.value.code, plain.value.message) == ("P0001", "refused: no")
@@ -223,16 +271,24 @@ async def test_a_function_created_while_running_is_found(
     embedded: EmbeddedStack, service: AsyncClient
 ) -> None:
     assert (await service.rpc("add_numbers", {"a": 1}).execute()).data == 11
-    await run_sql(embedded, "create function public.triple(n int) returns int"
-                  " language sql immutable as $$ select n * 3 $$")
+    await run_sql(
+        embedded,
+        "create function public.triple(n int) returns int"
+        " language sql immutable as $$ select n * 3 $$",
+    )
     assert (await service.rpc("triple", {"n": 4}).execute()).data == 12
 
 
 async def test_functions_may_set_the_status_and_headers(
     embedded: EmbeddedStack, service: AsyncClient
 ) -> None:
-    reply = await raw(embedded, "POST", "/rpc/accept_later", key=embedded.service_key,
-                      body=json.dumps({"job": "j1"}))
+    reply = await raw(
+        embedded,
+        "POST",
+        "/rpc/accept_later",
+        key=embedded.service_key,
+        body=json.dumps({"job": "j1"}),
+    )
     assert (reply.status, reply.headers["Location"], reply.json()) == (202, "/jobs/j1", "queued")
 
 

@@ -113,9 +113,10 @@ async def test_a_burst_of_users_is_published_in_batches_under_the_rate_limit(
     settings = replace(FAST, presence_max_calls=2, presence_window_seconds=1.0)
     users = [new_user_id() for _ in range(12)]
     async with realtime_stack(database_url, tmp_path, settings) as stack:
-        async with running_gateway(stack, "gw-b") as b, running_gateway(
-            stack, "gw-a", update_interval_seconds=0.55
-        ) as a:
+        async with (
+            running_gateway(stack, "gw-b") as b,
+            running_gateway(stack, "gw-a", update_interval_seconds=0.55) as a,
+        ):
             for user in users[:4]:  # one at a time, each waiting for the other side
                 a.presence.local_online(user)
                 await b.sees((user, True))

@@ -176,9 +176,10 @@ async def test_a_refused_join_is_retried_without_disturbing_the_sockets_other_us
     # The server allows 3 channels per socket: the control channel and two users.
     settings = replace(FAST, max_channels_per_client=3)
     recorder = Recorder()
-    async with realtime_stack(database_url, tmp_path, settings) as stack, running_upstream(
-        stack, recorder, channels_per_socket=3
-    ) as upstream:
+    async with (
+        realtime_stack(database_url, tmp_path, settings) as stack,
+        running_upstream(stack, recorder, channels_per_socket=3) as upstream,
+    ):
         first, second, third = new_user_id(), new_user_id(), new_user_id()
         await upstream.subscribe(first)
         await upstream.subscribe(second)

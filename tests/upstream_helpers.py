@@ -78,7 +78,9 @@ async def send_to_user(
     try:
         await conn.execute(
             "select realtime.send($1::jsonb, $2, $3, true)",
-            json.dumps(payload), event, f"user:{user_id}",
+            json.dumps(payload),
+            event,
+            f"user:{user_id}",
         )
     finally:
         await conn.close()

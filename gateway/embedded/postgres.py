@@ -209,4 +209,3 @@ class PostgresServer:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-

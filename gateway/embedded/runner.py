@@ -7,8 +7,8 @@ everything it started, PostgreSQL last.
 from __future__ import annotations
 
 import asyncio
-import gc
 import contextlib
+import gc
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass

@@ -47,7 +47,9 @@ EMAIL_PROVIDER_METADATA = {"provider": "email", "providers": ["email"]}
 ADMIN_GROUP_NAME = "admin"  # GoTrue's default GOTRUE_JWT_ADMIN_GROUP_NAME
 _LEGACY_REFRESH_TOKEN = re.compile(r"^[a-z0-9]{12}$")
 _LOGOUT_SCOPES: dict[str, sessions.LogoutScope] = {
-    "global": "global", "local": "local", "others": "others"
+    "global": "global",
+    "local": "local",
+    "others": "others",
 }
 _PROVIDERS = (
     "anonymous_users apple azure bitbucket discord facebook snapchat figma fly github gitlab"
@@ -88,15 +90,18 @@ async def jwks(request: web.Request) -> web.Response:
 
 
 async def _signed_in(
-    request: web.Request, conn: asyncpg.Connection, user_id: uuid.UUID,
+    request: web.Request,
+    conn: asyncpg.Connection,
+    user_id: uuid.UUID,
     weak: dict[str, Any] | None = None,
 ) -> web.Response:
     """Start a session for the user (inside the caller's transaction) and answer with it."""
     grant = await sessions.start_session(conn, user_id)
     user = await users.find_by_id(conn, user_id)
     assert user is not None
-    body = session_json(context(request).keys, user, grant, issuer=issuer(request),
-                        weak_password=weak)
+    body = session_json(
+        context(request).keys, user, grant, issuer=issuer(request), weak_password=weak
+    )
     return web.json_response(body)
 
 

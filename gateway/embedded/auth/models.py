@@ -21,6 +21,7 @@ USER_COLUMNS = (
 # namespace keeps each identity_id stable across requests.
 _IDENTITY_NAMESPACE = uuid.UUID("6f1c2b0e-5d4a-4c1e-9a43-1d2f0b7e8c55")
 
+
 def iso(value: datetime | None) -> str | None:
     """Go's RFC 3339 rendering of a timestamp, in UTC with a `Z`."""
     if value is None:
@@ -117,8 +118,12 @@ class User:
 
     def to_json(self) -> dict[str, Any]:
         """GoTrue's field order; `omitempty` fields only when set."""
-        out: dict[str, Any] = {"id": str(self.id), "aud": self.aud, "role": self.role,
-                               "email": self.email}
+        out: dict[str, Any] = {
+            "id": str(self.id),
+            "aud": self.aud,
+            "role": self.role,
+            "email": self.email,
+        }
         _put(out, "email_confirmed_at", iso(self.email_confirmed_at))
         _put(out, "invited_at", iso(self.invited_at))
         out["phone"] = self.phone

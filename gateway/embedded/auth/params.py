@@ -103,9 +103,7 @@ def valid_email(email: str) -> str:
     if len(email) > 255:
         raise bad_request(VALIDATION_FAILED, "An email address is too long")
     if not _EMAIL.match(email):
-        raise bad_request(
-            VALIDATION_FAILED, "Unable to validate email address: invalid format"
-        )
+        raise bad_request(VALIDATION_FAILED, "Unable to validate email address: invalid format")
     return email.lower()
 
 

@@ -60,8 +60,13 @@ def _parse(stored: str) -> _Parsed | None:
 def _derive(password: str, spec: _Parsed) -> bytes:
     """scrypt with the cost, salt and output length of `spec`."""
     return hashlib.scrypt(
-        password.encode("utf-8"), salt=spec.salt, n=2**spec.log2_n, r=spec.r, p=spec.p,
-        maxmem=MAX_MEMORY, dklen=len(spec.digest),
+        password.encode("utf-8"),
+        salt=spec.salt,
+        n=2**spec.log2_n,
+        r=spec.r,
+        p=spec.p,
+        maxmem=MAX_MEMORY,
+        dklen=len(spec.digest),
     )
 
 

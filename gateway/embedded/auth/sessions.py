@@ -90,7 +90,9 @@ async def session_started_at(conn: asyncpg.Connection, session_id: uuid.UUID) ->
 
 
 async def end_sessions(
-    conn: asyncpg.Connection, user_id: uuid.UUID, session_id: uuid.UUID | None,
+    conn: asyncpg.Connection,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID | None,
     scope: LogoutScope,
 ) -> None:
     """Delete sessions (their refresh tokens cascade). Without a session, always global."""

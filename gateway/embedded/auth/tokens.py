@@ -13,7 +13,12 @@ from gateway.embedded.keys import KeyRing
 
 
 def access_token_claims(
-    user: User, session_id: uuid.UUID, signed_in_at: datetime, *, issuer: str, now: int,
+    user: User,
+    session_id: uuid.UUID,
+    signed_in_at: datetime,
+    *,
+    issuer: str,
+    now: int,
     expiry_seconds: int,
 ) -> dict[str, Any]:
     """GoTrue's AccessTokenClaims, in its order; every session here began with a password."""
@@ -36,14 +41,22 @@ def access_token_claims(
 
 
 def session_json(
-    keys: KeyRing, user: User, grant: SessionGrant, *, issuer: str,
+    keys: KeyRing,
+    user: User,
+    grant: SessionGrant,
+    *,
+    issuer: str,
     weak_password: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The /token and /signup answer: a freshly signed access token plus the refresh token."""
     expiry = keys.config.jwt_expiry_seconds
     now = int(time.time())
     claims = access_token_claims(
-        user, grant.session_id, grant.signed_in_at, issuer=issuer, now=now,
+        user,
+        grant.session_id,
+        grant.signed_in_at,
+        issuer=issuer,
+        now=now,
         expiry_seconds=expiry,
     )
     body: dict[str, Any] = {

@@ -29,8 +29,11 @@ UPDATABLE = frozenset(
     }
 )
 
-_CONSTRAINT_FIELDS = {"users_email_partial_key": "email", "users_phone_key": "phone",
-                      "users_pkey": "id"}
+_CONSTRAINT_FIELDS = {
+    "users_email_partial_key": "email",
+    "users_phone_key": "phone",
+    "users_pkey": "id",
+}
 
 
 class DuplicateUser(Exception):

@@ -34,8 +34,12 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
     def payload(self) -> dict[str, Any]:
-        return {"code": self.code, "details": self.details, "hint": self.hint,
-                "message": self.message}
+        return {
+            "code": self.code,
+            "details": self.details,
+            "hint": self.hint,
+            "message": self.message,
+        }
 
     def response(self) -> web.Response:
         headers = {
@@ -72,24 +76,36 @@ def out_of_range(offset: int, total: int) -> ApiError:
 
 
 def unacceptable_schema(schema: str, exposed: tuple[str, ...]) -> ApiError:
-    return ApiError(406, "PGRST106", f"Invalid schema: {schema}",
-                    hint="Only the following schemas are exposed: " + ", ".join(exposed))
+    return ApiError(
+        406,
+        "PGRST106",
+        f"Invalid schema: {schema}",
+        hint="Only the following schemas are exposed: " + ", ".join(exposed),
+    )
 
 
 def media_type_error(accepted: list[str]) -> ApiError:
-    return ApiError(406, "PGRST107",
-                    "None of these media types are available: " + ", ".join(accepted))
+    return ApiError(
+        406, "PGRST107", "None of these media types are available: " + ", ".join(accepted)
+    )
 
 
 def not_embedded(resource: str) -> ApiError:
-    return ApiError(400, "PGRST108",
-                    f"'{resource}' is not an embedded resource in this request",
-                    hint=f"Verify that '{resource}' is included in the 'select' query parameter.")
+    return ApiError(
+        400,
+        "PGRST108",
+        f"'{resource}' is not an embedded resource in this request",
+        hint=f"Verify that '{resource}' is included in the 'select' query parameter.",
+    )
 
 
 def singularity_error(rows: int) -> ApiError:
-    return ApiError(406, "PGRST116", "Cannot coerce the result to a single JSON object",
-                    details=f"The result contains {rows} rows")
+    return ApiError(
+        406,
+        "PGRST116",
+        "Cannot coerce the result to a single JSON object",
+        details=f"The result contains {rows} rows",
+    )
 
 
 def unsupported_method(method: str) -> ApiError:
@@ -97,8 +113,12 @@ def unsupported_method(method: str) -> ApiError:
 
 
 def invalid_preferences(prefs: list[str]) -> ApiError:
-    return ApiError(400, "PGRST122", "Invalid preferences given with handling=strict",
-                    details="Invalid preferences: " + ", ".join(prefs))
+    return ApiError(
+        400,
+        "PGRST122",
+        "Invalid preferences given with handling=strict",
+        details="Invalid preferences: " + ", ".join(prefs),
+    )
 
 
 def aggregates_not_allowed() -> ApiError:
@@ -106,8 +126,12 @@ def aggregates_not_allowed() -> ApiError:
 
 
 def max_affected_violation(rows: int) -> ApiError:
-    return ApiError(400, "PGRST124", "Query result exceeds max-affected preference constraint",
-                    details=f"The query affects {rows} rows")
+    return ApiError(
+        400,
+        "PGRST124",
+        "Query result exceeds max-affected preference constraint",
+        details=f"The query affects {rows} rows",
+    )
 
 
 def invalid_resource_path() -> ApiError:
@@ -129,8 +153,9 @@ def embedding_not_supported(resource: str) -> ApiError:
 # Schema cache errors (PGRST2xx) -----------------------------------------------------
 
 
-def function_not_found(schema: str, name: str, keys: list[str], *, post_json: bool,
-                       hint: str | None) -> ApiError:
+def function_not_found(
+    schema: str, name: str, keys: list[str], *, post_json: bool, hint: str | None
+) -> ApiError:
     func = f"{schema}.{name}"
     signature = "(" + ", ".join(keys) + ")" if keys else " without parameters"
     if keys:
@@ -140,30 +165,38 @@ def function_not_found(schema: str, name: str, keys: list[str], *, post_json: bo
     if post_json:
         searched += " or with a single unnamed json/jsonb parameter"
     return ApiError(
-        404, "PGRST202", f"Could not find the function {func}{signature} in the schema cache",
+        404,
+        "PGRST202",
+        f"Could not find the function {func}{signature} in the schema cache",
         details=f"Searched for the function {func}{searched}, but no matches were found in "
-                "the schema cache.",
+        "the schema cache.",
         hint=hint,
     )
 
 
 def ambiguous_function(candidates: list[str]) -> ApiError:
     return ApiError(
-        300, "PGRST203",
+        300,
+        "PGRST203",
         "Could not choose the best candidate function between: " + ", ".join(candidates),
         hint="Try renaming the parameters or the function itself in the database so function "
-             "overloading can be resolved",
+        "overloading can be resolved",
     )
 
 
 def column_not_found(table: str, column: str) -> ApiError:
-    return ApiError(400, "PGRST204",
-                    f"Could not find the '{column}' column of '{table}' in the schema cache")
+    return ApiError(
+        400, "PGRST204", f"Could not find the '{column}' column of '{table}' in the schema cache"
+    )
 
 
 def table_not_found(schema: str, name: str, hint: str | None) -> ApiError:
-    return ApiError(404, "PGRST205",
-                    f"Could not find the table '{schema}.{name}' in the schema cache", hint=hint)
+    return ApiError(
+        404,
+        "PGRST205",
+        f"Could not find the table '{schema}.{name}' in the schema cache",
+        hint=hint,
+    )
 
 
 def undefined_column(table: str, column: str) -> ApiError:
@@ -182,13 +215,37 @@ def jwt_error(code: str, message: str, details: str | None = None) -> ApiError:
 # PostgreSQL errors --------------------------------------------------------------------
 
 _PREFIX_STATUS = {
-    "08": 503, "09": 500, "0L": 403, "0P": 403, "25": 500, "28": 403, "2D": 500, "38": 500,
-    "39": 500, "3B": 500, "40": 500, "53": 503, "54": 500, "55": 500, "57": 500, "58": 500,
-    "F0": 500, "HV": 500, "P0": 500, "XX": 500,
+    "08": 503,
+    "09": 500,
+    "0L": 403,
+    "0P": 403,
+    "25": 500,
+    "28": 403,
+    "2D": 500,
+    "38": 500,
+    "39": 500,
+    "3B": 500,
+    "40": 500,
+    "53": 503,
+    "54": 500,
+    "55": 500,
+    "57": 500,
+    "58": 500,
+    "F0": 500,
+    "HV": 500,
+    "P0": 500,
+    "XX": 500,
 }
 _EXACT_STATUS = {
-    "23503": 409, "23505": 409, "25006": 405, "53400": 500, "57P01": 503, "P0001": 400,
-    "42883": 404, "42P01": 404, "42P17": 500,
+    "23503": 409,
+    "23505": 409,
+    "25006": 405,
+    "53400": 500,
+    "57P01": 503,
+    "P0001": 400,
+    "42883": 404,
+    "42P01": 404,
+    "42P17": 500,
 }
 
 
@@ -217,14 +274,23 @@ def _raised_pgrst(exc: asyncpg.PostgresError) -> ApiError:
         control = json.loads(exc.detail or "")
         status = int(control["status"])
         headers = {str(k): str(v) for k, v in dict(control.get("headers") or {}).items()}
-        return ApiError(status, str(body["code"]), str(body["message"]),
-                        details=body.get("details"), hint=body.get("hint"), headers=headers)
+        return ApiError(
+            status,
+            str(body["code"]),
+            str(body["message"]),
+            details=body.get("details"),
+            hint=body.get("hint"),
+            headers=headers,
+        )
     except (ValueError, KeyError, TypeError, AttributeError):
-        return ApiError(500, "PGRST121",
-                        "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
-                        details=f"Invalid JSON value for DETAIL: '{exc.detail}'",
-                        hint="DETAIL must be a JSON object with obligatory keys: 'status', "
-                             "'headers' and optional key: 'status_text'.")
+        return ApiError(
+            500,
+            "PGRST121",
+            "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
+            details=f"Invalid JSON value for DETAIL: '{exc.detail}'",
+            hint="DETAIL must be a JSON object with obligatory keys: 'status', "
+            "'headers' and optional key: 'status_text'.",
+        )
 
 
 def from_postgres(exc: asyncpg.PostgresError, *, anon: bool) -> ApiError:
@@ -235,8 +301,7 @@ def from_postgres(exc: asyncpg.PostgresError, *, anon: bool) -> ApiError:
     message = exc.message or str(exc)
     status = _sqlstate_status(sqlstate, message, anon=anon)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return ApiError(status, sqlstate, message, details=exc.detail, hint=exc.hint,
-                    headers=headers)
+    return ApiError(status, sqlstate, message, details=exc.detail, hint=exc.hint, headers=headers)
 
 
 def connection_error() -> ApiError:

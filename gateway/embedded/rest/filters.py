@@ -19,8 +19,9 @@ from gateway.embedded.rest.syntax import (
 )
 
 SIMPLE_OPERATORS = frozenset({"neq", "cs", "cd", "ov", "sl", "sr", "nxr", "nxl", "adj"})
-QUANTIFIABLE_OPERATORS = frozenset({"eq", "gt", "gte", "lt", "lte", "like", "ilike", "match",
-                                    "imatch"})
+QUANTIFIABLE_OPERATORS = frozenset(
+    {"eq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch"}
+)
 FTS_OPERATORS = frozenset({"fts", "plfts", "phfts", "wfts"})
 IS_VALUES = ("null", "not_null", "true", "false", "unknown")
 
@@ -129,8 +130,11 @@ def op_expr(cur: Cursor, read_value: Callable[[Cursor], str]) -> Operation:
         cur.expect(".", "delimiter (.)")
         return Operation(word, read_value(cur), negated, quantifier=quantifier)
     cur.pos = op_start
-    cur.fail('operator (eq, gt, ...)' if negated or start != op_start
-             else '"not" or operator (eq, gt, ...)')
+    cur.fail(
+        "operator (eq, gt, ...)"
+        if negated or start != op_start
+        else '"not" or operator (eq, gt, ...)'
+    )
 
 
 def logic_tree(cur: Cursor) -> Condition:

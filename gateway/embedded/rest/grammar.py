@@ -122,8 +122,9 @@ def parse_query(pairs: Sequence[tuple[str, str]], *, rpc_read: bool = False) -> 
             embedded.append(path[0])
         conditions.append(syntax.Filter(target, operation))
     conflict_raw = _first(params, "on_conflict")
-    on_conflict = (_parse("on_conflict parameter", conflict_raw, syntax.name_list)
-                   if conflict_raw else None)
+    on_conflict = (
+        _parse("on_conflict parameter", conflict_raw, syntax.name_list) if conflict_raw else None
+    )
     if embedded:
         raise not_embedded(embedded[0])
     return QueryParams(

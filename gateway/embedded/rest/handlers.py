@@ -68,8 +68,9 @@ class ApiRequest:
 
     async def body(self, columns: tuple[str, ...] | None) -> Body:
         raw = await self.http.read()
-        return parse_body(raw, self.http.headers.get("Content-Type"), columns,
-                          rpc=self.kind == "rpc")
+        return parse_body(
+            raw, self.http.headers.get("Content-Type"), columns, rpc=self.kind == "rpc"
+        )
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,11 @@ class DataApi:
         schema, by_profile = request_schema(http.method, http.headers)
         allowed = _TABLE_METHODS if kind == "table" else _RPC_METHODS
         if http.method not in allowed:
-            raise (errors.invalid_rpc_method(http.method) if kind == "rpc"
-                   else errors.unsupported_method(http.method))
+            raise (
+                errors.invalid_rpc_method(http.method)
+                if kind == "rpc"
+                else errors.unsupported_method(http.method)
+            )
         prefs = parse_prefer(http.headers.getall("Prefer", []))
         req = ApiRequest(http, claims, kind, name, schema, schema if by_profile else None, prefs)
         if http.method == "OPTIONS":
@@ -171,12 +175,14 @@ class DataApi:
             if key not in table.columns:
                 raise errors.column_not_found(table.name, key)
             columns.append(table.columns[key])
-        return Payload(body.text, body.is_object, tuple(columns),
-                       apply_defaults=req.prefs.missing == "default")
+        return Payload(
+            body.text, body.is_object, tuple(columns), apply_defaults=req.prefs.missing == "default"
+        )
 
     @staticmethod
-    def _returned(req: ApiRequest, table: Table, query: QueryParams,
-                  media: MediaType) -> tuple[QueryParams, Shape]:
+    def _returned(
+        req: ApiRequest, table: Table, query: QueryParams, media: MediaType
+    ) -> tuple[QueryParams, Shape]:
         """What a write returns: the ?select= rows, the primary key (for Location), or 1."""
         representation = req.prefs.representation
         if representation == "representation":
@@ -186,13 +192,25 @@ class DataApi:
             return replace(query, select=keys), Shape("array")
         return query, Shape("none")
 
-    async def _execute(self, req: ApiRequest, statement: Statement, *, read_only: bool,
-                       singular: bool = False, limit_affected: bool = False) -> Result:
+    async def _execute(
+        self,
+        req: ApiRequest,
+        statement: Statement,
+        *,
+        read_only: bool,
+        singular: bool = False,
+        limit_affected: bool = False,
+    ) -> Result:
         max_affected = req.prefs.max_affected if req.prefs.strict and limit_affected else None
         try:
-            async with as_role(self.context.pool, req.claims, read_only=read_only,
-                               method=req.method, path="/" + req.http.match_info["path"],
-                               headers=req.http.headers) as conn:
+            async with as_role(
+                self.context.pool,
+                req.claims,
+                read_only=read_only,
+                method=req.method,
+                path="/" + req.http.match_info["path"],
+                headers=req.http.headers,
+            ) as conn:
                 result = Result.from_row(await conn.fetchrow(statement.sql, *statement.args))
                 # Raising inside the transaction rolls the write back, as PostgREST does.
                 if singular and result.page_total != 1:
@@ -210,19 +228,24 @@ class DataApi:
     async def _read(self, req: ApiRequest) -> web.Response:
         query = parse_query(req.pairs)
         head = req.method == "HEAD"
-        page = requested_range(req.method, req.http.headers.get("Range"), query.limit,
-                               query.offset, MAX_ROWS)
+        page = requested_range(
+            req.method, req.http.headers.get("Range"), query.limit, query.offset, MAX_ROWS
+        )
         table = await self._table(req, condition_fields(query.conditions))
         media = req.media()
         self._check_strict(req)
-        statement = statements.read(table, query, page, count=req.prefs.wants_count,
-                                    shape=_shape(media, body=not head))
+        statement = statements.read(
+            table, query, page, count=req.prefs.wants_count, shape=_shape(media, body=not head)
+        )
         result = await self._execute(req, statement, read_only=True, singular=media.singular)
-        headers = {"Content-Location": f"/{table.name}" + (f"?{query.canonical}"
-                                                            if query.canonical else "")}
+        headers = {
+            "Content-Location": f"/{table.name}"
+            + (f"?{query.canonical}" if query.canonical else "")
+        }
         self._applied(req, headers)
-        return responses.page(result, page.offset, headers, media=media, profile=req.profile,
-                              body=not head)
+        return responses.page(
+            result, page.offset, headers, media=media, profile=req.profile, body=not head
+        )
 
     async def _plan_write(self, req: ApiRequest, *, with_body: bool = True) -> WritePlan:
         query = parse_query(req.pairs)
@@ -237,11 +260,15 @@ class DataApi:
     async def _insert(self, req: ApiRequest) -> web.Response:
         plan = await self._plan_write(req)
         table, conflict = plan.table, plan.query.on_conflict
-        statement = statements.insert(table, plan.query, plan.payload, plan.shape,
-                                      resolution=req.prefs.resolution,
-                                      conflict=conflict or table.primary_key)
-        result = await self._execute(req, statement, read_only=False,
-                                     singular=plan.media.singular)
+        statement = statements.insert(
+            table,
+            plan.query,
+            plan.payload,
+            plan.shape,
+            resolution=req.prefs.resolution,
+            conflict=conflict or table.primary_key,
+        )
+        result = await self._execute(req, statement, read_only=False, singular=plan.media.singular)
         merge = req.prefs.resolution == "merge-duplicates"
         status = 200 if merge and (result.inserted or 0) <= 0 else 201
         total = result.page_total if req.prefs.wants_count else None
@@ -249,17 +276,28 @@ class DataApi:
         if req.prefs.representation == "headers-only":
             where = responses.location(table.name, table.primary_key, result.body)
             headers.update({"Location": where} if where else {})
-        self._applied(req, headers, resolution=bool(table.primary_key or conflict),
-                      missing=True, representation=True)
+        self._applied(
+            req,
+            headers,
+            resolution=bool(table.primary_key or conflict),
+            missing=True,
+            representation=True,
+        )
         representation = req.prefs.representation == "representation"
-        return responses.respond(result, status, headers, profile=req.profile,
-                                 media=plan.media if representation else None)
+        return responses.respond(
+            result,
+            status,
+            headers,
+            profile=req.profile,
+            media=plan.media if representation else None,
+        )
 
     async def _update(self, req: ApiRequest) -> web.Response:
         plan = await self._plan_write(req)
         statement = statements.update(plan.table, plan.query, plan.payload, plan.shape)
-        result = await self._execute(req, statement, read_only=False,
-                                     singular=plan.media.singular, limit_affected=True)
+        result = await self._execute(
+            req, statement, read_only=False, singular=plan.media.singular, limit_affected=True
+        )
         total = result.page_total if req.prefs.wants_count else None
         headers = {"Content-Range": content_range(0, result.page_total, total)}
         self._applied(req, headers, missing=True, representation=True, max_affected=True)
@@ -268,16 +306,18 @@ class DataApi:
     async def _delete(self, req: ApiRequest) -> web.Response:
         plan = await self._plan_write(req, with_body=False)  # PostgREST ignores DELETE bodies
         statement = statements.delete(plan.table, plan.query, plan.shape)
-        result = await self._execute(req, statement, read_only=False,
-                                     singular=plan.media.singular, limit_affected=True)
+        result = await self._execute(
+            req, statement, read_only=False, singular=plan.media.singular, limit_affected=True
+        )
         total = result.page_total if req.prefs.wants_count else None
         headers = {"Content-Range": content_range(1, 0, total)}
         self._applied(req, headers, representation=True, max_affected=True)
         return self._written(req, result, plan, headers)
 
     @staticmethod
-    def _written(req: ApiRequest, result: Result, plan: WritePlan,
-                 headers: dict[str, str]) -> web.Response:
+    def _written(
+        req: ApiRequest, result: Result, plan: WritePlan, headers: dict[str, str]
+    ) -> web.Response:
         if plan.shape.kind == "none":
             return responses.respond(result, 204, headers, media=None, profile=None)
         return responses.respond(result, 200, headers, media=plan.media, profile=req.profile)
@@ -288,8 +328,13 @@ class DataApi:
         body = await req.body(query.columns) if invoke else None
         keys = set(body.keys) if body else {key for key, _ in query.rpc_args}
         routine = await find_routine(self.cache, req.schema, req.name, keys, post_json=invoke)
-        page = requested_range(req.method, req.http.headers.get("Range"), query.limit,
-                               query.offset, MAX_ROWS if routine.returns_set else None)
+        page = requested_range(
+            req.method,
+            req.http.headers.get("Range"),
+            query.limit,
+            query.offset,
+            MAX_ROWS if routine.returns_set else None,
+        )
         media = req.media()
         self._check_strict(req)
         params = Params()
@@ -298,20 +343,39 @@ class DataApi:
         else:
             arguments, from_body = query_arguments(routine, query.rpc_args, params), ""
         has_body = req.method != "HEAD" and not routine.returns_void
-        shape = _shape(media, body=has_body, scalar=not routine.composite,
-                       single=not routine.returns_set)
-        statement = statements.call(routine, query, page, arguments=arguments,
-                                    from_body=from_body, params=params,
-                                    count=req.prefs.wants_count, shape=shape)
-        result = await self._execute(req, statement, read_only=not (invoke and routine.volatile),
-                                     singular=media.singular, limit_affected=True)
+        shape = _shape(
+            media, body=has_body, scalar=not routine.composite, single=not routine.returns_set
+        )
+        statement = statements.call(
+            routine,
+            query,
+            page,
+            arguments=arguments,
+            from_body=from_body,
+            params=params,
+            count=req.prefs.wants_count,
+            shape=shape,
+        )
+        result = await self._execute(
+            req,
+            statement,
+            read_only=not (invoke and routine.volatile),
+            singular=media.singular,
+            limit_affected=True,
+        )
         headers: dict[str, str] = {}
         self._applied(req, headers, max_affected=True)
         if routine.returns_void:
             headers["Content-Range"] = content_range(page.offset, result.page_total, result.total)
             return responses.respond(result, 204, headers, media=None, profile=None)
-        return responses.page(result, page.offset, headers, media=media, profile=req.profile,
-                              body=req.method != "HEAD")
+        return responses.page(
+            result,
+            page.offset,
+            headers,
+            media=media,
+            profile=req.profile,
+            body=req.method != "HEAD",
+        )
 
     async def _options(self, req: ApiRequest) -> web.Response:
         if req.kind == "table":
@@ -320,18 +384,31 @@ class DataApi:
         else:
             overloads = (await self.cache.snapshot(req.schema)).routines.get(req.name, [])
             if not overloads:
-                raise errors.function_not_found(req.schema, req.name, [], post_json=False,
-                                                hint=None)
+                raise errors.function_not_found(
+                    req.schema, req.name, [], post_json=False, hint=None
+                )
             volatile = any(r.volatile for r in overloads)
             allow = "OPTIONS,POST" if volatile else "OPTIONS,GET,HEAD,POST"
-        return web.Response(status=200, headers={"Allow": allow,
-                                                 "Access-Control-Allow-Origin": "*"})
+        return web.Response(
+            status=200, headers={"Allow": allow, "Access-Control-Allow-Origin": "*"}
+        )
 
     @staticmethod
-    def _applied(req: ApiRequest, headers: dict[str, str], *, resolution: bool = False,
-                 missing: bool = False, representation: bool = False,
-                 max_affected: bool = False) -> None:
-        applied = applied_header(req.prefs, resolution=resolution, missing=missing,
-                                 representation=representation, max_affected=max_affected)
+    def _applied(
+        req: ApiRequest,
+        headers: dict[str, str],
+        *,
+        resolution: bool = False,
+        missing: bool = False,
+        representation: bool = False,
+        max_affected: bool = False,
+    ) -> None:
+        applied = applied_header(
+            req.prefs,
+            resolution=resolution,
+            missing=missing,
+            representation=representation,
+            max_affected=max_affected,
+        )
         if applied:
             headers["Preference-Applied"] = applied

@@ -32,8 +32,11 @@ def _token_error(token: str, error: TokenError) -> ApiError:
     if error.reason == TokenError.EXPIRED:
         return jwt_error("PGRST303", "JWT expired")
     if error.reason in (TokenError.BAD_SIGNATURE, TokenError.UNKNOWN_KID):
-        return jwt_error("PGRST301", "No suitable key or wrong key type",
-                         "None of the keys was able to decode the JWT")
+        return jwt_error(
+            "PGRST301",
+            "No suitable key or wrong key type",
+            "None of the keys was able to decode the JWT",
+        )
     return _decode_error(token)
 
 

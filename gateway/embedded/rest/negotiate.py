@@ -72,8 +72,9 @@ def parse_prefer(values: list[str]) -> Preferences:
     )
 
 
-def applied_header(prefs: Preferences, *, resolution: bool, missing: bool,
-                   representation: bool, max_affected: bool) -> str | None:
+def applied_header(
+    prefs: Preferences, *, resolution: bool, missing: bool, representation: bool, max_affected: bool
+) -> str | None:
     """Preference-Applied: what this kind of request honoured, in PostgREST's order."""
     values = [
         f"resolution={prefs.resolution}" if resolution and prefs.resolution else None,
@@ -82,7 +83,8 @@ def applied_header(prefs: Preferences, *, resolution: bool, missing: bool,
         f"count={prefs.count}" if prefs.count else None,
         f"handling={prefs.handling}" if prefs.handling else None,
         f"max-affected={prefs.max_affected}"
-        if max_affected and prefs.strict and prefs.max_affected is not None else None,
+        if max_affected and prefs.strict and prefs.max_affected is not None
+        else None,
     ]
     present = [v for v in values if v]
     return ", ".join(present) if present else None
@@ -114,8 +116,9 @@ def _media_type(raw: str) -> MediaType | None:
         return MediaType(singular=True, strip_nulls=stripped, mime=mime)
     if main in ("application/vnd.pgrst.array+json", "application/vnd.pgrst.array"):
         if stripped:
-            return MediaType(strip_nulls=True,
-                             mime="application/vnd.pgrst.array+json;nulls=stripped")
+            return MediaType(
+                strip_nulls=True, mime="application/vnd.pgrst.array+json;nulls=stripped"
+            )
         return MediaType()
     if main in ("application/json", "*/*", "application/*"):
         return MediaType()
@@ -153,8 +156,13 @@ class Range:
     limit: int | None = None
 
 
-def requested_range(method: str, range_header: str | None, limit: int | None,
-                    offset: int | None, max_rows: int | None) -> Range:
+def requested_range(
+    method: str,
+    range_header: str | None,
+    limit: int | None,
+    offset: int | None,
+    max_rows: int | None,
+) -> Range:
     """Intersect ?limit/?offset with the Range header (GET only) and db-max-rows."""
     lower, upper = 0, None
     if method == "GET" and range_header:
@@ -163,15 +171,20 @@ def requested_range(method: str, range_header: str | None, limit: int | None,
             lower = int(match.group(1))
             upper = int(match.group(2)) if match.group(2) else None
             if upper is not None and upper < lower:
-                raise invalid_range("The lower boundary must be lower than or equal to the "
-                                    "upper boundary in the Range header.")
+                raise invalid_range(
+                    "The lower boundary must be lower than or equal to the "
+                    "upper boundary in the Range header."
+                )
     if limit == 0:
         return Range(0, 0)  # limit=0 bypasses every other range, as in PostgREST
     if limit is not None and limit < 0:
         raise invalid_range("Limit should be greater than or equal to zero.")
     start = max(lower, offset or 0)
-    ends = [end for end in (upper, None if limit is None else (offset or 0) + limit - 1)
-            if end is not None]
+    ends = [
+        end
+        for end in (upper, None if limit is None else (offset or 0) + limit - 1)
+        if end is not None
+    ]
     end = min(ends) if ends else None
     size = None if end is None else max(end - start + 1, 0)
     if max_rows is not None:

@@ -41,8 +41,9 @@ def _keys_of(value: object) -> tuple[str, ...] | None:
     return None
 
 
-def parse_body(raw: bytes, content_type: str | None, columns: tuple[str, ...] | None,
-               *, rpc: bool) -> Body:
+def parse_body(
+    raw: bytes, content_type: str | None, columns: tuple[str, ...] | None, *, rpc: bool
+) -> Body:
     """`columns` is ?columns=: then the body is passed on unparsed and only those keys count."""
     mime = _mime(content_type)
     if mime == "application/x-www-form-urlencoded":

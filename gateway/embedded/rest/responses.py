@@ -26,8 +26,14 @@ class Result:
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Result:
-        return cls(row["total_result_set"], row["page_total"], row["body"],
-                   row["response_headers"], row["response_status"], row["response_inserted"])
+        return cls(
+            row["total_result_set"],
+            row["page_total"],
+            row["body"],
+            row["response_headers"],
+            row["response_status"],
+            row["response_inserted"],
+        )
 
 
 def content_range(lower: int, rows: int, total: int | None) -> str:
@@ -52,23 +58,34 @@ def _overrides(result: Result, status: int, headers: dict[str, str]) -> tuple[in
         try:
             status = int(result.guc_status)
         except ValueError:
-            raise ApiError(500, "PGRST112",
-                           "response.status guc must be a valid status code") from None
+            raise ApiError(
+                500, "PGRST112", "response.status guc must be a valid status code"
+            ) from None
     if result.guc_headers is not None:
         try:
             items = json.loads(result.guc_headers)
             chosen = {str(k): str(v) for item in items for k, v in dict(item).items()}
         except (ValueError, TypeError, AttributeError):
-            raise ApiError(500, "PGRST111",
-                           "response.headers guc must be a JSON array composed of objects "
-                           "with a single key and a string value") from None
+            raise ApiError(
+                500,
+                "PGRST111",
+                "response.headers guc must be a JSON array composed of objects "
+                "with a single key and a string value",
+            ) from None
         lowered = {k.lower() for k in chosen}
         headers = {**{k: v for k, v in headers.items() if k.lower() not in lowered}, **chosen}
     return status, headers
 
 
-def respond(result: Result, status: int, headers: Mapping[str, str], *,
-            media: MediaType | None, profile: str | None, body: bool = True) -> web.Response:
+def respond(
+    result: Result,
+    status: int,
+    headers: Mapping[str, str],
+    *,
+    media: MediaType | None,
+    profile: str | None,
+    body: bool = True,
+) -> web.Response:
     """`media` None: no content at all (204, return=minimal); `body` False: HEAD."""
     out = dict(headers)
     content = b""
@@ -81,8 +98,15 @@ def respond(result: Result, status: int, headers: Mapping[str, str], *,
     return web.Response(status=status, body=content, headers=out)
 
 
-def page(result: Result, offset: int, headers: Mapping[str, str], *, media: MediaType,
-         profile: str | None, body: bool = True) -> web.Response:
+def page(
+    result: Result,
+    offset: int,
+    headers: Mapping[str, str],
+    *,
+    media: MediaType,
+    profile: str | None,
+    body: bool = True,
+) -> web.Response:
     """Reads and function results: 200, 206 for a partial page of a counted total, 416."""
     status = _range_status(offset, result.page_total, result.total)
     out = {"Content-Range": content_range(offset, result.page_total, result.total), **headers}

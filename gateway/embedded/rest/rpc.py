@@ -28,8 +28,9 @@ def _pick(overloads: Sequence[Routine], keys: set[str], post_json: bool) -> list
     return [r for r in overloads if post_json and r.single_json_param]
 
 
-def _hint(schema: str, name: str, keys: set[str], all_names: list[str],
-          overloads: Sequence[Routine]) -> str | None:
+def _hint(
+    schema: str, name: str, keys: set[str], all_names: list[str], overloads: Sequence[Routine]
+) -> str | None:
     if not overloads:
         match = closest(name, all_names)
         return f"Perhaps you meant to call the function {schema}.{match}" if match else None
@@ -38,8 +39,9 @@ def _hint(schema: str, name: str, keys: set[str], all_names: list[str],
     return f"Perhaps you meant to call the function {schema}.{name}{match}" if match else None
 
 
-async def find_routine(cache: SchemaCache, schema: str, name: str, keys: set[str], *,
-                       post_json: bool) -> Routine:
+async def find_routine(
+    cache: SchemaCache, schema: str, name: str, keys: set[str], *, post_json: bool
+) -> Routine:
     """The one overload these argument names call; a miss reloads the cache once."""
     snap = await cache.snapshot(schema)
     found = _pick(snap.routines.get(name, ()), keys, post_json)
@@ -51,8 +53,13 @@ async def find_routine(cache: SchemaCache, schema: str, name: str, keys: set[str
     if found:
         raise ambiguous_function([r.signature for r in found])
     overloads = snap.routines.get(name, [])
-    raise function_not_found(schema, name, sorted(keys), post_json=post_json,
-                             hint=_hint(schema, name, keys, list(snap.routines), overloads))
+    raise function_not_found(
+        schema,
+        name,
+        sorted(keys),
+        post_json=post_json,
+        hint=_hint(schema, name, keys, list(snap.routines), overloads),
+    )
 
 
 def _argument(param_name: str, variadic: bool, value: str) -> str:
@@ -83,6 +90,7 @@ def body_arguments(routine: Routine, body: Body, params: Params) -> tuple[str, s
         return "", ""
     columns = tuple(Column(p.name, p.cast_type, p.base_type) for p in given)
     source = json_source(Payload(body.text, body.is_object, columns), params, limit_one=True)
-    arguments = ", ".join(_argument(p.name, p.variadic, f"pgrst_body.{ident(p.name)}")
-                          for p in given)
+    arguments = ", ".join(
+        _argument(p.name, p.variadic, f"pgrst_body.{ident(p.name)}") for p in given
+    )
     return arguments, source

@@ -119,13 +119,19 @@ class Routine:
     @property
     def single_json_param(self) -> bool:
         """One unnamed json/jsonb parameter: it receives the whole request body."""
-        return (len(self.params) == 1 and not self.params[0].name
-                and self.params[0].base_type in ("json", "jsonb"))
+        return (
+            len(self.params) == 1
+            and not self.params[0].name
+            and self.params[0].base_type in ("json", "jsonb")
+        )
 
     @property
     def signature(self) -> str:
-        return f"{self.schema}.{self.name}(" + ", ".join(
-            f"{p.name} => {p.cast_type}" for p in self.params) + ")"
+        return (
+            f"{self.schema}.{self.name}("
+            + ", ".join(f"{p.name} => {p.cast_type}" for p in self.params)
+            + ")"
+        )
 
 
 @dataclass(frozen=True)
@@ -134,8 +140,9 @@ class Snapshot:
     routines: dict[str, list[Routine]]
 
 
-def _routine(schema: str, row: asyncpg.Record, composites: dict[int, dict[str, Column]]
-             ) -> Routine | None:
+def _routine(
+    schema: str, row: asyncpg.Record, composites: dict[int, dict[str, Column]]
+) -> Routine | None:
     params: list[Param] = []
     outputs: dict[str, Column] = {}
     for name, cast_type, base_type, mode in row["args"]:
@@ -148,8 +155,16 @@ def _routine(schema: str, row: asyncpg.Record, composites: dict[int, dict[str, C
     if unnamed > 1 or (unnamed == 1 and len(params) > 1):
         return None  # PostgREST cannot call it with named arguments either
     columns = composites.get(row["return_relid"], {}) if row["returns_composite"] else outputs
-    return Routine(schema, row["name"], tuple(params), row["returns_set"], row["returns_void"],
-                   bool(row["returns_composite"] or outputs), row["volatile"], columns)
+    return Routine(
+        schema,
+        row["name"],
+        tuple(params),
+        row["returns_set"],
+        row["returns_void"],
+        bool(row["returns_composite"] or outputs),
+        row["volatile"],
+        columns,
+    )
 
 
 async def load_snapshot(conn: asyncpg.Connection, schema: str) -> Snapshot:
@@ -163,14 +178,17 @@ async def load_snapshot(conn: asyncpg.Connection, schema: str) -> Snapshot:
     keys = {r["table_name"]: tuple(r["columns"]) for r in pk_rows}
     tables: dict[str, Table] = {}
     for r in column_rows:
-        table = tables.setdefault(r["table_name"], Table(schema, r["table_name"], {},
-                                                         keys.get(r["table_name"], ())))
-        table.columns[r["name"]] = Column(r["name"], r["cast_type"], r["base_type"],
-                                          r["record_type"], r["default_expr"])
+        table = tables.setdefault(
+            r["table_name"], Table(schema, r["table_name"], {}, keys.get(r["table_name"], ()))
+        )
+        table.columns[r["name"]] = Column(
+            r["name"], r["cast_type"], r["base_type"], r["record_type"], r["default_expr"]
+        )
     composites: dict[int, dict[str, Column]] = {}
     for r in composite_rows:
-        composites.setdefault(r["relid"], {})[r["name"]] = Column(r["name"], r["cast_type"],
-                                                                  r["base_type"])
+        composites.setdefault(r["relid"], {})[r["name"]] = Column(
+            r["name"], r["cast_type"], r["base_type"]
+        )
     routines: dict[str, list[Routine]] = {}
     for r in routine_rows:
         routine = _routine(schema, r, composites)

@@ -24,15 +24,42 @@ from gateway.embedded.rest.syntax import (
 TEXT = "pg_catalog.text"
 JSON_TYPES = ("json", "jsonb")
 
-_SIMPLE = {"neq": "<>", "cs": "@>", "cd": "<@", "ov": "&&", "sl": "<<", "sr": ">>",
-           "nxr": "&<", "nxl": "&>", "adj": "-|-"}
-_QUANTIFIABLE = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "like": "LIKE",
-                 "ilike": "ILIKE", "match": "~", "imatch": "~*"}
+_SIMPLE = {
+    "neq": "<>",
+    "cs": "@>",
+    "cd": "<@",
+    "ov": "&&",
+    "sl": "<<",
+    "sr": ">>",
+    "nxr": "&<",
+    "nxl": "&>",
+    "adj": "-|-",
+}
+_QUANTIFIABLE = {
+    "eq": "=",
+    "gt": ">",
+    "gte": ">=",
+    "lt": "<",
+    "lte": "<=",
+    "like": "LIKE",
+    "ilike": "ILIKE",
+    "match": "~",
+    "imatch": "~*",
+}
 _PATTERN = ("like", "ilike", "match", "imatch")
-_IS = {"null": "NULL", "not_null": "NOT NULL", "true": "TRUE", "false": "FALSE",
-       "unknown": "UNKNOWN"}
-_FTS = {"fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsquery",
-        "wfts": "websearch_to_tsquery"}
+_IS = {
+    "null": "NULL",
+    "not_null": "NOT NULL",
+    "true": "TRUE",
+    "false": "FALSE",
+    "unknown": "UNKNOWN",
+}
+_FTS = {
+    "fts": "to_tsquery",
+    "plfts": "plainto_tsquery",
+    "phfts": "phraseto_tsquery",
+    "wfts": "websearch_to_tsquery",
+}
 
 
 def ident(name: str) -> str:
@@ -122,8 +149,10 @@ def _operation_sql(scope: Scope, target: Field, op: Operation, params: Params) -
         if name in ("like", "ilike"):
             value = value.replace("*", "%")
     if op.quantifier:
-        return (f"{left} {_QUANTIFIABLE[name]} {op.quantifier.upper()}"
-                f"({params.text(value, cast + '[]')})")
+        return (
+            f"{left} {_QUANTIFIABLE[name]} {op.quantifier.upper()}"
+            f"({params.text(value, cast + '[]')})"
+        )
     return f"{left} {_QUANTIFIABLE[name]} {params.text(value, cast)}"
 
 

@@ -25,10 +25,8 @@ SOURCE = "pgrst_source"
 _INSERTED = "nullif(current_setting('pgrst.inserted', true), '')::int"
 # Counts rows really inserted by a merge-duplicates upsert: +1 per row offered, -1 per
 # row that went to DO UPDATE instead (how PostgREST tells 201 from 200).
-_OFFERED = ("set_config('pgrst.inserted', (coalesce(" + _INSERTED + ", 0) + 1)::text, true)"
-            " <> '0'")
-_UPDATED = ("set_config('pgrst.inserted', (coalesce(" + _INSERTED + ", 0) - 1)::text, true)"
-            " <> '-1'")
+_OFFERED = "set_config('pgrst.inserted', (coalesce(" + _INSERTED + ", 0) + 1)::text, true) <> '0'"
+_UPDATED = "set_config('pgrst.inserted', (coalesce(" + _INSERTED + ", 0) - 1)::text, true) <> '-1'"
 
 
 @dataclass(frozen=True)
@@ -67,12 +65,21 @@ def _body_sql(shape: Shape) -> str:
     return f"coalesce({value}, {empty})::text"
 
 
-def _main(source: str, inner: str, shape: Shape, *, count_from: str | None = None,
-          page_total: str = "pg_catalog.count(_postgrest_t)", inserted: str = "NULL::int",
-          ) -> str:
+def _main(
+    source: str,
+    inner: str,
+    shape: Shape,
+    *,
+    count_from: str | None = None,
+    page_total: str = "pg_catalog.count(_postgrest_t)",
+    inserted: str = "NULL::int",
+) -> str:
     count_cte = f", pgrst_source_count AS ({count_from})" if count_from is not None else ""
-    total = ("(SELECT pg_catalog.count(*) FROM pgrst_source_count)" if count_from is not None
-             else "NULL::bigint")
+    total = (
+        "(SELECT pg_catalog.count(*) FROM pgrst_source_count)"
+        if count_from is not None
+        else "NULL::bigint"
+    )
     return (
         f"WITH {SOURCE} AS ({source}){count_cte} "
         f"SELECT {total} AS total_result_set, {page_total} AS page_total, "
@@ -84,14 +91,15 @@ def _main(source: str, inner: str, shape: Shape, *, count_from: str | None = Non
     )
 
 
-def read(table: Table, query: QueryParams, page: Range, *, count: bool,
-         shape: Shape) -> Statement:
+def read(table: Table, query: QueryParams, page: Range, *, count: bool, shape: Shape) -> Statement:
     params = Params()
     scope = Scope(qualified(table.schema, table.name), table.name, table.columns)
     where = where_sql(scope, query.conditions, params)
-    source = (f"SELECT {select_sql(scope, query.select, params)} FROM {scope.qualifier}"
-              f"{where}{order_sql(scope, query.order, params)}"
-              f"{limit_sql(page.offset, page.limit, params)}")
+    source = (
+        f"SELECT {select_sql(scope, query.select, params)} FROM {scope.qualifier}"
+        f"{where}{order_sql(scope, query.order, params)}"
+        f"{limit_sql(page.offset, page.limit, params)}"
+    )
     count_from = f"SELECT 1 FROM {scope.qualifier}{where}" if count else None
     sql = _main(source, f"SELECT * FROM {SOURCE}", shape, count_from=count_from)
     return Statement(sql, tuple(params.values))
@@ -103,23 +111,29 @@ def read(table: Table, query: QueryParams, page: Range, *, count: bool,
 def json_source(payload: Payload, params: Params, *, limit_one: bool = False) -> str:
     """FROM the body's rows, typed by the target columns (json_to_recordset)."""
     kind = "jsonb" if payload.apply_defaults else "json"
-    sql = f"FROM (SELECT {params.text(payload.text, 'pg_catalog.' + kind)} AS json_data) " \
-          "pgrst_payload, "
+    sql = (
+        f"FROM (SELECT {params.text(payload.text, 'pg_catalog.' + kind)} AS json_data) "
+        "pgrst_payload, "
+    )
     data = "pgrst_payload.json_data"
     if payload.apply_defaults:
-        defaults = ", ".join(f"{params.text(c.name)}, {c.default}"
-                             for c in payload.columns if c.default)
+        defaults = ", ".join(
+            f"{params.text(c.name)}, {c.default}" for c in payload.columns if c.default
+        )
         build = f"jsonb_build_object({defaults})"
-        sql += (f"LATERAL (SELECT {build} || pgrst_payload.json_data AS val) pgrst_json_defs, "
-                if payload.is_object else
-                f"LATERAL (SELECT jsonb_agg({build} || elem) AS val "
-                "FROM jsonb_array_elements(pgrst_payload.json_data) elem) pgrst_json_defs, ")
+        sql += (
+            f"LATERAL (SELECT {build} || pgrst_payload.json_data AS val) pgrst_json_defs, "
+            if payload.is_object
+            else f"LATERAL (SELECT jsonb_agg({build} || elem) AS val "
+            "FROM jsonb_array_elements(pgrst_payload.json_data) elem) pgrst_json_defs, "
+        )
         data = "pgrst_json_defs.val"
     names = ", ".join(ident(c.name) for c in payload.columns)
     if payload.columns:
         to_rows = f"{kind}_to_record" if payload.is_object else f"{kind}_to_recordset"
-        typed = ", ".join(f"{ident(c.name)} {c.record_type or c.cast_type}"
-                          for c in payload.columns)
+        typed = ", ".join(
+            f"{ident(c.name)} {c.record_type or c.cast_type}" for c in payload.columns
+        )
         rows = f"{to_rows}({data}) AS _({typed})" + (" LIMIT 1" if limit_one else "")
     else:
         # {} inserts one row of defaults; [{}, {}] one per element.
@@ -142,37 +156,52 @@ def _returning(table: Table, query: QueryParams, shape: Shape) -> str:
     return "RETURNING " + _returned_columns(table, query, shape)
 
 
-def _mutation(table: Table, query: QueryParams, shape: Shape, mutate: str, params: Params,
-              *, inserted: str = "NULL::int") -> Statement:
+def _mutation(
+    table: Table,
+    query: QueryParams,
+    shape: Shape,
+    mutate: str,
+    params: Params,
+    *,
+    inserted: str = "NULL::int",
+) -> Statement:
     if shape.kind == "none":
         inner = f"SELECT * FROM {SOURCE}"
     else:
         scope = Scope(ident(table.name), table.name, table.columns)
-        inner = (f"SELECT {select_sql(scope, query.select, params)} "
-                 f"FROM {SOURCE} AS {ident(table.name)}")
+        inner = (
+            f"SELECT {select_sql(scope, query.select, params)} FROM {SOURCE} AS {ident(table.name)}"
+        )
     return Statement(_main(mutate, inner, shape, inserted=inserted), tuple(params.values))
 
 
-def insert(table: Table, query: QueryParams, payload: Payload, shape: Shape, *,
-           resolution: str | None, conflict: tuple[str, ...]) -> Statement:
+def insert(
+    table: Table,
+    query: QueryParams,
+    payload: Payload,
+    shape: Shape,
+    *,
+    resolution: str | None,
+    conflict: tuple[str, ...],
+) -> Statement:
     params = Params()
     names = ", ".join(ident(c.name) for c in payload.columns)
-    sql = (f"INSERT INTO {qualified(table.schema, table.name)}"
-           f"{f'({names})' if names else ''} SELECT {names} {json_source(payload, params)}")
+    sql = (
+        f"INSERT INTO {qualified(table.schema, table.name)}"
+        f"{f'({names})' if names else ''} SELECT {names} {json_source(payload, params)}"
+    )
     merge = resolution == "merge-duplicates"
     if merge:
         sql += f" WHERE {_OFFERED}"
     if resolution and conflict:
         sql += f" ON CONFLICT({', '.join(ident(c) for c in conflict)}) "
         if merge and payload.columns:
-            sets = ", ".join(f"{ident(c.name)} = EXCLUDED.{ident(c.name)}"
-                             for c in payload.columns)
+            sets = ", ".join(f"{ident(c.name)} = EXCLUDED.{ident(c.name)}" for c in payload.columns)
             sql += f"DO UPDATE SET {sets} WHERE {_UPDATED}"
         else:
             sql += "DO NOTHING"
     sql += " " + _returning(table, query, shape)
-    return _mutation(table, query, shape, sql, params,
-                     inserted=_INSERTED if merge else "NULL::int")
+    return _mutation(table, query, shape, sql, params, inserted=_INSERTED if merge else "NULL::int")
 
 
 def update(table: Table, query: QueryParams, payload: Payload, shape: Shape) -> Statement:
@@ -181,12 +210,15 @@ def update(table: Table, query: QueryParams, payload: Payload, shape: Shape) -> 
     if not payload.columns:
         # Nothing to set: no rows change, but ?select= still names valid columns.
         returned = _returned_columns(table, query, shape)
-        return _mutation(table, query, shape, f"SELECT {returned} FROM {target} WHERE false",
-                         params)
+        return _mutation(
+            table, query, shape, f"SELECT {returned} FROM {target} WHERE false", params
+        )
     sets = ", ".join(f"{ident(c.name)} = pgrst_body.{ident(c.name)}" for c in payload.columns)
     scope = Scope(target, table.name, table.columns)
-    sql = (f"UPDATE {target} SET {sets} {json_source(payload, params)}"
-           f"{where_sql(scope, query.conditions, params)} {_returning(table, query, shape)}")
+    sql = (
+        f"UPDATE {target} SET {sets} {json_source(payload, params)}"
+        f"{where_sql(scope, query.conditions, params)} {_returning(table, query, shape)}"
+    )
     return _mutation(table, query, shape, sql, params)
 
 
@@ -194,29 +226,47 @@ def delete(table: Table, query: QueryParams, shape: Shape) -> Statement:
     params = Params()
     target = qualified(table.schema, table.name)
     scope = Scope(target, table.name, table.columns)
-    sql = (f"DELETE FROM {target}{where_sql(scope, query.conditions, params)} "
-           f"{_returning(table, query, shape)}")
+    sql = (
+        f"DELETE FROM {target}{where_sql(scope, query.conditions, params)} "
+        f"{_returning(table, query, shape)}"
+    )
     return _mutation(table, query, shape, sql, params)
 
 
 # Function calls ---------------------------------------------------------------------------
 
 
-def call(routine: Routine, query: QueryParams, page: Range, *, arguments: str,
-         from_body: str, params: Params, count: bool, shape: Shape) -> Statement:
+def call(
+    routine: Routine,
+    query: QueryParams,
+    page: Range,
+    *,
+    arguments: str,
+    from_body: str,
+    params: Params,
+    count: bool,
+    shape: Shape,
+) -> Statement:
     """`arguments` is the rendered argument list; `from_body` the FROM of a JSON body."""
     function = f"{qualified(routine.schema, routine.name)}({arguments})"
     if routine.composite:
-        source = (f"SELECT pgrst_call.* {from_body}, LATERAL {function} pgrst_call" if from_body
-                  else f"SELECT pgrst_call.* FROM {function} pgrst_call")
+        source = (
+            f"SELECT pgrst_call.* {from_body}, LATERAL {function} pgrst_call"
+            if from_body
+            else f"SELECT pgrst_call.* FROM {function} pgrst_call"
+        )
     else:
         scalar = f"(SELECT {function} pgrst_scalar) pgrst_call"
-        source = (f"SELECT pgrst_call.pgrst_scalar {from_body}, LATERAL {scalar}" if from_body
-                  else f"SELECT pgrst_call.pgrst_scalar FROM {scalar}")
+        source = (
+            f"SELECT pgrst_call.pgrst_scalar {from_body}, LATERAL {scalar}"
+            if from_body
+            else f"SELECT pgrst_call.pgrst_scalar FROM {scalar}"
+        )
     scope = Scope(ident(SOURCE), routine.name, routine.columns)
     where = where_sql(scope, query.conditions, params)
-    selected = (select_sql(scope, query.select, params) if routine.composite
-                else f"{SOURCE}.pgrst_scalar")
+    selected = (
+        select_sql(scope, query.select, params) if routine.composite else f"{SOURCE}.pgrst_scalar"
+    )
     limit = limit_sql(page.offset, page.limit, params) if routine.returns_set else ""
     inner = f"SELECT {selected} FROM {SOURCE}{where}{order_sql(scope, query.order, params)}{limit}"
     count_from = f"SELECT 1 FROM {SOURCE}{where}" if count else None

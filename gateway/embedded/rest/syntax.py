@@ -114,7 +114,7 @@ class Cursor:
 
 
 def to_api_error(what: str, text: str, failure: ParseFailure) -> ApiError:
-    unexpected = (f'"{text[failure.pos]}"' if failure.pos < len(text) else "end of input")
+    unexpected = f'"{text[failure.pos]}"' if failure.pos < len(text) else "end of input"
     return query_param_error(
         f'"failed to parse {what} ({text})" (line 1, column {failure.pos + 1})',
         f"unexpected {unexpected} expecting {failure.expected}",
@@ -288,6 +288,9 @@ def order_list(cur: Cursor) -> tuple[OrderTerm, ...]:
         if cur.take(","):
             continue
         if not cur.at_end():
-            cur.fail('"asc", "desc", "nullsfirst" or "nullslast"' if cur.peek() == "."
-                     else '"," or end of input')
+            cur.fail(
+                '"asc", "desc", "nullsfirst" or "nullslast"'
+                if cur.peek() == "."
+                else '"," or end of input'
+            )
         return tuple(terms)
