@@ -1,8 +1,9 @@
 """One client socket: who it is, which chats it covers, its cursors, and its writer.
 
 Concurrency model: everyone else only *enqueues* text on a bounded queue; one writer
-task per socket drains it into the WebSocket. A socket whose queue is full is closed
-(1013 slow_consumer) instead of slowing anyone else down. Cursor state is touched only
+task per socket, alive only while the queue is not empty, drains it into the WebSocket.
+A socket whose queue is full is closed (1013 slow_consumer) instead of slowing anyone
+else down. Cursor state is touched only
 from the event loop thread, never across an await, so it needs no lock.
 """
 
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -37,13 +39,16 @@ class Connection:
         peer_id: str | None,
         queue_max: int,
         on_gap: Callable[[Connection, str], None],
+        on_error: Callable[[str], None] = lambda code: None,
     ) -> None:
         self.id = next(_ids)
         self.ws = ws
         self.identity = identity
         self.peer_id = peer_id  # /ws/{receiver_id} covers one peer; /ws covers every chat
         self._on_gap = on_gap
-        self._queue: asyncio.Queue[str] = asyncio.Queue(queue_max)
+        self._on_error = on_error  # counts errors that close the socket (metrics)
+        self._pending: deque[str] = deque()
+        self._queue_max = queue_max
         self._cursors: dict[str, ChatCursor] = {}
         self._start_seq: dict[str, int] | None = None  # chat → last seq known at attach
         self._held: list[tuple[str, Outgoing]] = []  # own messages seen while a send is in flight
@@ -131,22 +136,24 @@ class Connection:
     def enqueue(self, text: str) -> None:
         if self.closing:
             return
-        try:
-            self._queue.put_nowait(text)
-        except asyncio.QueueFull:
+        if len(self._pending) >= self._queue_max:
             log.warning("closing slow consumer conn=%s user=%s", self.id, self.user_id)
             self.close_soon(GatewayError(ErrorCode.SLOW_CONSUMER))
+            return
+        self._pending.append(text)
+        if self.writer is None or self.writer.done():
+            # The writer exists only while there is something to write: an idle socket
+            # holds no task (thousands of idle sockets are the common case).
+            self.writer = asyncio.get_running_loop().create_task(self._write())
 
     # Lifecycle ----------------------------------------------------------------------------
 
-    def start_writer(self) -> None:
-        self.writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
-
     async def _write(self) -> None:
         try:
-            while True:
-                text = await self._queue.get()
-                await asyncio.wait_for(self.ws.send_str(text), WRITE_TIMEOUT_SECONDS)
+            while self._pending:
+                text = self._pending.popleft()
+                async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
+                    await self.ws.send_str(text)
         except (ConnectionError, TimeoutError, RuntimeError):
             # The peer went away or stopped reading; the read loop notices and cleans up.
             self.closing = True
@@ -158,6 +165,7 @@ class Connection:
         if self.closing:
             return
         self.closing = True
+        self._on_error(error.code)
         self.closer = asyncio.get_running_loop().create_task(self._close_with(error))
 
     async def close_with(self, error: GatewayError) -> None:
@@ -166,6 +174,7 @@ class Connection:
             await self.closer
             return
         self.closing = True
+        self._on_error(error.code)
         await self._close_with(error)
 
     async def _close_with(self, error: GatewayError) -> None:

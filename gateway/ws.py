@@ -66,10 +66,16 @@ async def _serve(request: web.Request, peer_id: str | None) -> web.WebSocketResp
     try:
         identity = await _authenticate(ws, services, token)
     except GatewayError as err:
+        services.metrics.error(err.code)
         await _close(ws, err)
         return ws
     conn = Connection(
-        ws, identity, peer_id=peer_id, queue_max=limits.ws_queue_max, on_gap=services.hub.gap_found
+        ws,
+        identity,
+        peer_id=peer_id,
+        queue_max=limits.ws_queue_max,
+        on_gap=services.hub.gap_found,
+        on_error=services.metrics.error,
     )
     await _run(conn, services, since_seq)
     return ws
@@ -95,7 +101,6 @@ async def _authenticate(
 
 async def _run(conn: Connection, services: Services, since_seq: int | None) -> None:
     ws, hub, metrics = conn.ws, services.hub, services.metrics
-    conn.start_writer()
     metrics.socket_opened()
     actions = Actions(services, conn)
     expiry = _schedule_expiry(conn)
@@ -115,10 +120,10 @@ async def _run(conn: Connection, services: Services, since_seq: int | None) -> N
                 frame = parse_frame(msg.data)
                 await actions.handle(frame)
             except GatewayError as err:
-                metrics.error(err.code)
                 if err.close_code is not None:
-                    await conn.close_with(err)
+                    await conn.close_with(err)  # counts the error
                     break
+                metrics.error(err.code)
                 conn.send(err.frame())
                 continue
             if isinstance(frame, AuthFrame):
@@ -126,7 +131,6 @@ async def _run(conn: Connection, services: Services, since_seq: int | None) -> N
                 expiry = _schedule_expiry(conn)
     except Exception:
         log.exception("socket failed conn=%s", conn.id)
-        metrics.error(ErrorCode.INTERNAL.code)
         await conn.close_with(GatewayError(ErrorCode.INTERNAL))
     finally:
         expiry.cancel()

@@ -3,6 +3,8 @@ typing, read receipts, presence, authentication and bad input."""
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -12,6 +14,8 @@ from tests.gateway_helpers import (
     User,
     api,
     connect,
+    gateway_config,
+    running_gateway,
     sign_up,
     token_for,
 )
@@ -305,3 +309,42 @@ async def test_a_new_socket_learns_which_peers_are_online(
                 "user_id": bob.id,
                 "online": True,
             }
+
+
+async def test_a_client_that_stops_reading_is_cut_off_and_others_carry_on(
+    embedded: EmbeddedStack, alice: User, bob: User
+) -> None:
+    config = gateway_config(embedded, limits={"ws_queue_max": 8, "message_max_chars": 32768})
+    big = "x" * 32768
+
+    async def cut_off(gw: Gateway) -> bool:
+        _, metrics = await api(gw, "GET", "/metrics")
+        return 'gateway_errors_total{code="slow_consumer"} 1.0' in metrics
+
+    async def drain(ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for _ in ws:
+            pass
+
+    async with running_gateway(config, embedded) as gw, aiohttp.ClientSession() as http:
+        # A raw socket we do not read from: aiohttp stops reading from TCP once its own
+        # buffer is full, so the gateway's writes back up into that socket's queue.
+        stalled = await http.ws_connect(gw.ws_url + f"/ws/{bob.id}", params={"token": alice.token})
+        async with connect(gw, "/ws", token=alice.token) as reader:
+            await reader.send({"type": "ping"})
+            await reader.next("pong")
+            sent = 0
+            while not (sent % 10 == 0 and sent and await cut_off(gw)):
+                assert sent < 1000, "the stalled socket was never cut off"
+                status, _ = await api(
+                    gw,
+                    "POST",
+                    f"/api/chat/{alice.id}/send",
+                    token=bob.token,
+                    json_body={"message_text": big},
+                )
+                assert status == 201
+                sent += 1
+            # The reader that kept reading got every message, in order.
+            assert [m["seq"] for m in await reader.messages(sent)] == list(range(1, sent + 1))
+        await asyncio.wait_for(drain(stalled), 30)  # now read: the close frame is there
+        assert stalled.close_code == 1013
