@@ -4,12 +4,13 @@ PostgreSQL, prints its status, serves the API and stops cleanly on Ctrl-C."""
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import aiohttp
 import asyncpg
 
-from tests.conftest import free_port
+from tests.conftest import Cluster, drop_database, free_port
 from tests.process_helpers import read_status, running, stop
 
 STATUS_KEYS = ("API URL", "DB URL", "JWT secret", "anon key", "service_role key")
@@ -61,3 +62,32 @@ async def test_data_survives_a_restart(tmp_path: Path) -> None:
         finally:
             await conn.close()
         assert await stop(proc) == 0
+
+
+async def test_a_configured_database_url_is_used_instead_of_starting_one(
+    tmp_path: Path, pg_cluster: Cluster
+) -> None:
+    name = "given_" + uuid.uuid4().hex[:8]
+    admin = await asyncpg.connect(pg_cluster.url())
+    try:
+        await admin.execute(f'create database "{name}"')
+    finally:
+        await admin.close()
+    try:
+        env = {
+            **stack_env(tmp_path / "data", free_port()),
+            "GATEWAY_EMBEDDED_DATABASE_URL": pg_cluster.url(name),
+        }
+        async with running("embedded", env=env) as proc:
+            status = await read_status(proc, STATUS_KEYS)
+            assert status["DB URL"] == pg_cluster.url(name)
+            conn = await asyncpg.connect(pg_cluster.url(name))
+            try:  # bootstrapped and migrated in place
+                assert await conn.fetchval("select to_regclass('public.messages')::text")
+                assert await conn.fetchval("select to_regclass('auth.users')::text")
+            finally:
+                await conn.close()
+            assert await stop(proc) == 0
+        assert not (tmp_path / "data" / "pgdata").exists()  # no cluster of its own
+    finally:
+        await drop_database(pg_cluster, name)
