@@ -29,6 +29,7 @@ from gateway.migrate import migrate
 if TYPE_CHECKING:
     from tests.gateway_helpers import Gateway, User
     from tests.realtime_helpers import RealtimeStack
+    from tests.rest_helpers import Clients
 
 TEMPLATE = "gw_template"
 DEBIAN_PG15 = Path("/usr/lib/postgresql/15/bin")
@@ -229,3 +230,12 @@ async def bob(embedded: EmbeddedStack) -> User:
     from tests.gateway_helpers import sign_up
 
     return await sign_up(embedded)
+
+
+@pytest.fixture
+async def clients(embedded: EmbeddedStack) -> AsyncIterator[Clients]:
+    """supabase-py clients (anon, user, service) for the Data API tests."""
+    from tests.rest_helpers import Clients as RestClients  # helpers import this module
+
+    async with RestClients(embedded) as pool:
+        yield pool

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from postgrest.exceptions import APIError
@@ -20,12 +19,6 @@ from tests.rest_helpers import (
     raw,
     run_sql,
 )
-
-
-@pytest.fixture
-async def clients(embedded: EmbeddedStack) -> AsyncIterator[Clients]:
-    async with Clients(embedded) as pool:
-        yield pool
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ logic trees, order, paging, counts, single rows and RLS."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -52,12 +51,6 @@ ROWS: list[dict[str, Any]] = [
         "due_at": "2026-03-01T10:00:00+00:00",
     },
 ]
-
-
-@pytest.fixture
-async def clients(embedded: EmbeddedStack) -> AsyncIterator[Clients]:
-    async with Clients(embedded) as pool:
-        yield pool
 
 
 @pytest.fixture

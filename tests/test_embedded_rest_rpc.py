@@ -4,7 +4,6 @@ return shape, filters on results, transactions, errors and new functions."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 from postgrest.exceptions import APIError
@@ -56,12 +55,6 @@ begin
   raise exception 'refused: %', kind;
 end $$;
 """
-
-
-@pytest.fixture
-async def clients(embedded: EmbeddedStack) -> AsyncIterator[Clients]:
-    async with Clients(embedded) as pool:
-        yield pool
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ options, upserts, updates, deletes, and the chat schema's messages under RLS."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,12 +21,6 @@ from tests.rest_helpers import (
     rows,
     run_sql,
 )
-
-
-@pytest.fixture
-async def clients(embedded: EmbeddedStack) -> AsyncIterator[Clients]:
-    async with Clients(embedded) as pool:
-        yield pool
 
 
 @pytest.fixture
