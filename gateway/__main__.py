@@ -6,7 +6,6 @@ Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -14,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway.config import Config, ConfigError, effective, load_config
+from gateway.loop import run
 from gateway.migrate import MigrationError, migrate
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -49,7 +49,7 @@ def _check_config(config: Config) -> int:
 
 def _migrate(database_url: str) -> int:
     try:
-        applied = asyncio.run(migrate(database_url))
+        applied = run(migrate(database_url))
     except MigrationError as err:
         print(f"migration failed: {err}", file=sys.stderr)
         return EXIT_FAILED
@@ -65,20 +65,20 @@ def _migrate(database_url: str) -> int:
 def _embedded(config: Config) -> int:
     from gateway.embedded.runner import run_embedded
 
-    asyncio.run(run_embedded(config))
+    run(run_embedded(config))
     return EXIT_OK
 
 
 def _serve(config: Config, config_path: str) -> int:
     from gateway.launcher import serve
 
-    return asyncio.run(serve(config, config_path))
+    return run(serve(config, config_path))
 
 
 def _token(config: Config, email: str, password: str | None) -> int:
     from gateway.token_cmd import issue_token, print_token
 
-    print_token(asyncio.run(issue_token(config, email, password)))
+    print_token(run(issue_token(config, email, password)))
     return EXIT_OK
 
 

@@ -100,10 +100,11 @@ class Actions:
                 conn.identity.token, peer, frame.message, frame.client_msg_id
             )
             message = wire_message(row)
-            self._chat_of_peer[peer] = str(message["chat_id"])
+            chat_id = self._chat_of_peer[peer] = str(message["chat_id"])
             conn.send(ack_frame(frame.client_msg_id, message))
+            self.services.hub.chatting(conn.user_id, chat_id, peer)
             self.services.metrics.message_in()
-            acked = (str(message["chat_id"]), int(message["seq"]))
+            acked = (chat_id, int(message["seq"]))
         finally:
             conn.sending = False
             if acked is not None:

@@ -1,11 +1,13 @@
 """Who is connected here, and routing of Realtime events to their sockets.
 
-A user's first socket subscribes the user's private topic upstream, reads their chat
-list (where each chat stands, who their peers are) and marks them online; their last
-socket undoes it. Events from Realtime are routed to the sockets that cover the chat;
-each message is encoded once per event, not once per socket. When a socket's cursor
-reports a gap, or the upstream subscription was interrupted, the missing messages are
-read from the database by seq — Realtime is fast, the database is the truth.
+A user's first socket reads their chat list (where each chat stands: the socket's start
+point; who their peers are) and marks them online; the user's private topic is then
+subscribed upstream in the background, and what was committed in between is read from
+the database once it is live. Their last socket undoes it. Events from Realtime are
+routed to the sockets that cover the chat; each message is encoded once per event, not
+once per socket. When a socket's cursor reports a gap, or the upstream subscription was
+interrupted, the missing messages are read from the database by seq — Realtime is fast,
+the database is the truth.
 
 All state is touched only on the event loop; awaits never hold partial updates.
 """
@@ -25,7 +27,7 @@ from gateway.cursor import Outgoing
 from gateway.errors import GatewayError
 from gateway.metrics import Metrics
 from gateway.models import wire_message
-from gateway.protocol import encode, message_frame, presence_frame, read_frame, typing_frame
+from gateway.protocol import READY, encode, message_frame, presence_frame, read_frame, typing_frame
 from gateway.store import Store
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,8 @@ class UserState:
     known_seq: dict[str, int] | None = None  # chat → highest seq seen (None: list unknown)
     peers: set[str] = field(default_factory=set)
     chat_peer: dict[str, str] = field(default_factory=dict)  # direct chat → the other member
-    ready: asyncio.Event = field(default_factory=asyncio.Event)  # first socket's setup done
+    ready: asyncio.Event = field(default_factory=asyncio.Event)  # start point read
+    live: bool = False  # subscribed upstream and caught up; sockets were told `ready`
 
     def token(self) -> str | None:
         """The freshest token among the user's sockets, for reads on their behalf."""
@@ -75,7 +78,12 @@ class Hub:
     # Attach / detach ----------------------------------------------------------------------
 
     async def attach(self, conn: Connection) -> None:
-        """Register a socket. It receives every message committed after it came."""
+        """Register a socket. It receives every message committed after it came.
+
+        Only the start point is read before the socket is answered: the user's upstream
+        subscription (joins are rate-limited by Supabase) goes live in the background, and
+        what was committed meanwhile is read from the database once it is live.
+        """
         user = conn.user_id
         state = self.users.get(user)
         if state is None:
@@ -84,38 +92,53 @@ class Hub:
             await self._first_socket(user, state, conn)
         else:
             state.connections.add(conn)
+            if state.live:
+                conn.send(READY)  # else _go_live tells every socket of the user
             try:
                 await asyncio.wait_for(state.ready.wait(), ATTACH_TIMEOUT_SECONDS)
             except TimeoutError:
                 log.warning("user setup slow; cursors start at first message user=%s", user)
-            # Live events since the user's stream is up carry everything after this point.
+            # The user's stream (live or catching up) carries everything after this point.
             conn.start_from(state.known_seq)
         for peer in state.peers:  # who of the people this user chats with is online now
             if self.presence.is_online(peer) and conn.covers(None, peer):
                 conn.send(presence_frame(peer, True))
 
     async def _first_socket(self, user: str, state: UserState, conn: Connection) -> None:
-        """Snapshot, subscribe, snapshot again, and read what landed in between: so
-        messages committed while the subscription was being set up are not missed."""
-        token = conn.identity.token
-        first = await self._snapshot(token)
-        before = _seq_map(first) if first is not None else None
-        conn.start_from(before)
-        subscribed = await self._subscribe(user)
-        after = await self._snapshot(token)
-        if self.users.get(user) is not state:
-            return  # every socket left while we were setting up
-        if after is not None:
-            # Catch-up below moves this from `before` to `after`; without `before` there
-            # is no known start, and nothing older than `after` is owed to anyone.
-            state.known_seq = before if before is not None else _seq_map(after)
-            self._remember_peers(state, after)
+        """Pin where each chat stands, then go live in the background."""
+        chats = await self._snapshot(conn.identity.token)
+        if chats is not None:
+            state.known_seq = _seq_map(chats)
+            self._remember_peers(state, chats)
+        conn.start_from(state.known_seq)
         state.ready.set()
-        self.presence.local_online(user)
-        if after is not None:
-            await self._catch_up(user, state, token, after)
-        if not subscribed:
-            self._spawn(self._recover_when_subscribed(user))
+        if self.users.get(user) is state:
+            self.presence.local_online(user)
+            self._spawn(self._go_live(user, state))
+
+    async def _go_live(self, user: str, state: UserState) -> None:
+        """Subscribe (retrying while the upstream is away), then read the chat list again
+        and deliver what was committed between the start point and the subscription."""
+        start = dict(state.known_seq) if state.known_seq is not None else None
+        while self.users.get(user) is state:
+            if not await self._subscribe(user):
+                continue
+            token = state.token()
+            chats = await self._snapshot(token) if token is not None else None
+            if token is None or chats is None or self.users.get(user) is not state:
+                return  # recover_user runs on the next resubscription
+            if state.known_seq is None:
+                # No start point was read: nothing older than now is owed to anyone.
+                state.known_seq = start = _seq_map(chats)
+                for conn in state.connections:
+                    conn.start_from(start)
+            self._remember_peers(state, chats)
+            await self._catch_up(user, state, token, chats, start or {})
+            if self.users.get(user) is state:
+                state.live = True
+                for conn in state.connections:
+                    conn.send(READY)
+            return
 
     async def _snapshot(self, token: str) -> list[dict[str, Any]] | None:
         try:
@@ -131,12 +154,6 @@ class Hub:
         except Exception:  # the upstream keeps trying; we recover once it is through
             log.warning("upstream subscribe not confirmed yet user=%s", user)
             return False
-
-    async def _recover_when_subscribed(self, user: str) -> None:
-        while user in self.users:
-            if await self._subscribe(user):
-                await self.recover_user(user)
-                return
 
     @staticmethod
     def _remember_peers(state: UserState, chats: list[dict[str, Any]]) -> None:
@@ -186,13 +203,7 @@ class Hub:
         if state.known_seq is not None and seq > state.known_seq.get(chat_id, 0):
             state.known_seq[chat_id] = seq
         members: list[str] = row.get("member_ids") or []
-        others = [m for m in members if m != user]
-        if others:
-            state.chat_peer[chat_id] = others[0]
-            for peer in others:
-                if peer not in state.peers:
-                    state.peers.add(peer)
-                    self._tell_presence(state, peer)
+        self._learn(state, chat_id, [m for m in members if m != user])
         item: Outgoing | None = None
         delivered = 0
         for conn in state.connections:
@@ -203,6 +214,21 @@ class Hub:
             conn.offer(chat_id, item, row["sender_id"])
             delivered += 1
         self.metrics.delivered(delivered, _age(row.get("created_at")))
+
+    def chatting(self, user: str, chat_id: str, peer: str) -> None:
+        """`user` sent a message to `peer` in `chat_id` (their chat list may predate it)."""
+        state = self.users.get(user)
+        if state is not None:
+            self._learn(state, chat_id, [peer])
+
+    def _learn(self, state: UserState, chat_id: str, others: list[str]) -> None:
+        if not others:
+            return
+        state.chat_peer[chat_id] = others[0]
+        for peer in others:
+            if peer not in state.peers:
+                state.peers.add(peer)
+                self._tell_presence(state, peer)
 
     def on_presence(self, user: str, online: bool) -> None:
         """A user came online or went offline anywhere: tell local users who chat with them."""
@@ -261,18 +287,23 @@ class Hub:
         token = state.token() if state else None
         if state is None or token is None or state.known_seq is None:
             return
+        since = dict(state.known_seq)
         chats = await self._snapshot(token)
         if chats is not None:
-            await self._catch_up(user, state, token, chats)
+            await self._catch_up(user, state, token, chats, since)
 
     async def _catch_up(
-        self, user: str, state: UserState, token: str, chats: list[dict[str, Any]]
+        self,
+        user: str,
+        state: UserState,
+        token: str,
+        chats: list[dict[str, Any]],
+        since: dict[str, int],
     ) -> None:
-        """Deliver every message of `chats` past what this user's stream has seen."""
-        known = state.known_seq if state.known_seq is not None else {}
+        """Deliver every message of `chats` after `since` (sockets drop what they have)."""
         for row in chats:
             chat_id, last = str(row["chat_id"]), int(row["last_seq"])
-            after = known.get(chat_id, 0)
+            after = since.get(chat_id, 0)
             while after < last:
                 try:
                     page = await self.store.history(token, chat_id, PAGE, after_seq=after)

@@ -121,3 +121,6 @@ def presence_frame(user_id: str, online: bool) -> dict[str, Any]:
 
 
 PONG: dict[str, Any] = {"type": "pong"}
+# The socket's live stream is on: what was committed since it connected has been sent,
+# and typing/read/presence frames flow from here.
+READY: dict[str, Any] = {"type": "ready"}

@@ -106,13 +106,29 @@ class Client:
         self.ws = ws
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.closed = asyncio.Event()
+        self.live = asyncio.Event()  # the gateway said `ready`
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         async for msg in self.ws:
             if msg.type == aiohttp.WSMsgType.TEXT:
-                await self.frames.put(json.loads(msg.data))
+                frame = json.loads(msg.data)
+                if frame.get("type") == "ready":
+                    self.live.set()
+                await self.frames.put(frame)
         self.closed.set()
+
+    async def ready(self, timeout: float = WAIT) -> None:
+        """Until the socket's live stream is on (`ready`) or the gateway closed it."""
+        live = asyncio.ensure_future(self.live.wait())
+        closed = asyncio.ensure_future(self.closed.wait())
+        try:
+            await asyncio.wait({live, closed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            live.cancel()
+            closed.cancel()
+        if not (self.live.is_set() or self.closed.is_set()):
+            raise TimeoutError("no ready frame")
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.ws.send_str(json.dumps(frame))
@@ -159,7 +175,10 @@ async def connect(
     token: str | None = None,
     headers: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
+    live: bool = True,
 ) -> AsyncIterator[Client]:
+    """A socket authenticated by `token` or `headers`; with `live`, once the gateway said
+    `ready` (or closed it) — typing/read/presence frames flow only from there."""
     params = dict(query or {})
     if token is not None:
         params["token"] = token
@@ -167,6 +186,8 @@ async def connect(
         ws = await http.ws_connect(gateway.ws_url + path, params=params, headers=headers)
         client = Client(ws)
         try:
+            if live and (token is not None or "Authorization" in (headers or {})):
+                await client.ready()
             yield client
         finally:
             await client.close()

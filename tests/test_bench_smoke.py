@@ -91,6 +91,7 @@ async def test_a_short_run_delivers_every_message_once_in_order_and_cleans_up(
     assert load["latency_ms"]["end_to_end"]["count"] == counts["sent_in_window"]
     assert load["latency_ms"]["ack"]["count"] == counts["sent_in_window"]
     assert result["connect"]["sockets"] == USERS and result["connect"]["failed"] == {}
+    assert result["connect"]["not_live"] == 0 and result["connect"]["live_ms"]["count"] == USERS
     assert result["resources"]["gateway"]["processes"] == 1
     assert result["efficiency"]["gateway_cpu_us_per_delivered"] is not None
 

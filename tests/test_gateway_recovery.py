@@ -14,7 +14,10 @@ from tests.gateway_helpers import (
     User,
     api,
     connect,
+    gateway_config,
+    running_gateway,
 )
+from tests.proxy_helpers import holding_proxy
 
 
 async def rest_send(gw: Gateway, sender: User, to: User, text: str) -> dict:
@@ -142,3 +145,29 @@ async def test_a_realtime_outage_mid_conversation_loses_nothing(
             await a.next("ack")
         assert seqs(await b.messages(8, timeout=30)) == list(range(2, 10))
         await b.nothing("message")
+
+
+async def test_a_socket_works_before_its_live_stream_and_then_gets_what_it_missed(
+    embedded: EmbeddedStack, alice: User, bob: User
+) -> None:
+    """Connecting does not wait for Realtime: with Realtime unreachable, a new socket is
+    answered, can send and is acked; once Realtime is back, what was committed for it
+    meanwhile arrives in order, then `ready`, then live messages."""
+    async with holding_proxy(embedded.url) as proxy:
+        config = gateway_config(embedded, supabase={"url": proxy.url})
+        async with running_gateway(config, embedded) as gw:
+            await proxy.cut()
+            async with connect(gw, f"/ws/{alice.id}", token=bob.token, live=False) as b:
+                await b.send({"type": "ping"})
+                await b.next("pong")
+                for n in range(3):
+                    await rest_send(gw, alice, bob, f"while realtime is away {n}")
+                await b.send({"type": "chat", "message": "bob too"})
+                assert (await b.next("ack"))["message"]["seq"] == 4
+                assert not b.live.is_set()
+                proxy.release()
+                assert seqs(await b.messages(3, timeout=30)) == [1, 2, 3]
+                await b.next("ready", timeout=30)
+                await rest_send(gw, alice, bob, "live")
+                assert seqs(await b.messages(1)) == [5]
+                await b.nothing("message")

@@ -1,6 +1,7 @@
 """The WebSocket-transport ceiling: a bare aiohttp server that answers each chat frame the
-way the gateway does — an `ack` with the stored message to the sender, a `message` frame
-of the same shape to the peer — with no token check, database or Realtime in between.
+way the gateway does — `ready` when the socket opens, an `ack` with the stored message to
+the sender, a `message` frame of the same shape to the peer — with no token check,
+database or Realtime in between.
 
 `python -m ops.bench.bare_server --port N` prints `listening on ws://127.0.0.1:N/ws` and
 serves until SIGINT/SIGTERM. Loopback only.
@@ -9,7 +10,6 @@ serves until SIGINT/SIGTERM. Loopback only.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import uuid
 from collections import defaultdict
@@ -19,6 +19,7 @@ from typing import Any
 import jwt
 from aiohttp import WSMsgType, web
 
+from gateway.loop import run
 from gateway.signals import wait_for_stop_signal
 
 sockets_key = web.AppKey("sockets", dict[str, web.WebSocketResponse])
@@ -54,6 +55,7 @@ async def serve_ws(request: web.Request) -> web.WebSocketResponse:
     claims = jwt.decode(request.query.get("token", ""), options={"verify_signature": False})
     user = str(claims["sub"])
     app[sockets_key][user] = ws
+    await ws.send_str('{"type":"ready"}')  # live at once: nothing to subscribe to
     try:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
@@ -96,7 +98,7 @@ async def _main(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m ops.bench.bare_server")
     parser.add_argument("--port", type=int, default=0)
-    asyncio.run(_main(parser.parse_args().port))
+    run(_main(parser.parse_args().port))
 
 
 if __name__ == "__main__":

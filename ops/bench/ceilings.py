@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from typing import Any
 
 import asyncpg
@@ -57,7 +58,6 @@ async def database(
     body = "x" * payload
     counter = itertools.count()
     conns = [await asyncpg.connect(database_url) for _ in range(connections)]
-    loop = asyncio.get_running_loop()
     committed = 0
     try:
         t0 = sampler.sample()
@@ -65,7 +65,7 @@ async def database(
 
         async def pump(conn: asyncpg.Connection) -> None:
             nonlocal committed
-            while loop.time() < end:
+            while time.monotonic() < end:
                 script = []
                 for _ in range(pipeline):
                     i = next(counter)

@@ -1,7 +1,8 @@
 """One benchmark socket (one user), and the worker-wide record of what was sent, acked
 and received, which also tells when every acked message has reached every recipient.
 
-Timestamps are `loop.time()` (CLOCK_MONOTONIC, shared by every process on the machine).
+Timestamps are `time.monotonic()` (CLOCK_MONOTONIC, shared by every process on the machine;
+not `loop.time()`, which uvloop keeps in whole milliseconds).
 Each message carries its scheduled and actual send time in `client_msg_id`
 (`<run>.<sender>.<n>.<scheduled µs>.<sent µs>`), so any receiver can compute latency.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,13 +125,16 @@ class BenchSocket:
         self.window: asyncio.Semaphore | None = None  # closed-loop mode: sends in flight
         self._pending: deque[Sent] = deque()  # answers come back in send order
         self._pong = asyncio.Event()
+        self.live = asyncio.Event()  # the gateway said `ready`: the live stream is on
+        self.began = 0.0
+        self.live_after: float | None = None  # seconds from connect to `ready`
         self._reader: asyncio.Task[None] | None = None
 
     async def connect(self, http: aiohttp.ClientSession, url: str) -> float:
-        """Open, authenticate and wait for a pong (the gateway answers only once the socket
-        is attached); return how long it took."""
-        loop = asyncio.get_running_loop()
-        begin = loop.time()
+        """Open, authenticate and wait for a pong (the gateway reads frames once the socket
+        is authenticated and its start point is pinned); return how long it took. The
+        `ready` frame (live stream on) comes later: `live`."""
+        begin = self.began = time.monotonic()
         self.ws = await http.ws_connect(url, params={"token": self.token}, autoping=True)
         self._reader = reader = asyncio.create_task(self._read())
         await self.ws.send_str('{"type":"ping"}')
@@ -138,7 +143,7 @@ class BenchSocket:
         if not self._pong.is_set():
             pong.cancel()
             raise ConnectionError(f"closed before answering (close code {self.ws.close_code})")
-        return loop.time() - begin
+        return time.monotonic() - begin
 
     async def send_chat(self, text: str, to: str, record: Sent) -> None:
         """Send without waiting for the answer; a closed socket counts as a send error."""
@@ -155,10 +160,9 @@ class BenchSocket:
 
     async def _read(self) -> None:
         assert self.ws is not None
-        loop = asyncio.get_running_loop()
         async for msg in self.ws:
             if msg.type == aiohttp.WSMsgType.TEXT:
-                self._on_frame(json.loads(msg.data), loop.time())
+                self._on_frame(json.loads(msg.data), time.monotonic())
 
     def _on_frame(self, frame: dict[str, Any], at: float) -> None:
         kind = frame.get("type")
@@ -178,6 +182,9 @@ class BenchSocket:
             self.tally.on_error(self._answered(), str(frame.get("code")))
         elif kind == "pong":
             self._pong.set()
+        elif kind == "ready":
+            self.live_after = at - self.began
+            self.live.set()
         else:
             self.tally.other_frames[str(kind)] += 1
 

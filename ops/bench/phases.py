@@ -5,6 +5,7 @@ RSS per idle socket) and the open-loop load (latency, throughput, correctness, C
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from ops.bench import schedule, stats
@@ -27,11 +28,15 @@ def _added(counters: list[dict[str, int]]) -> dict[str, int]:
 
 def _ramp_summary(replies: list[dict[str, Any]]) -> dict[str, Any]:
     seconds = [s * 1e3 for r in replies for s in r["seconds"]]
-    wall = max(r["last"] for r in replies) - min(r["first"] for r in replies)
+    first = min(r["first"] for r in replies)
+    wall = max(r["last"] for r in replies) - first
+    live_wall = max(r["all_live"] for r in replies) - first
     return {
         "sockets": len(seconds),
         "failed": _added([r["failures"] for r in replies]),
+        "not_live": sum(r["not_live"] for r in replies),
         "seconds": round(wall, 3),
+        "live_seconds": round(live_wall, 3),
         "connects_per_s": round(len(seconds) / wall, 1) if wall > 0 else None,
         "connect_ms": stats.percentiles(seconds),
     }
@@ -52,6 +57,7 @@ async def ramp(
     rss = [sampler.rss("gateway")]
     steps = []
     connect_ms: list[float] = []
+    live_ms: list[float] = []
     for half in halves:
         replies = await fleet.each(
             [
@@ -66,6 +72,7 @@ async def ramp(
         )
         steps.append(_ramp_summary(replies))
         connect_ms += [s * 1e3 for r in replies for s in r["seconds"]]
+        live_ms += [s * 1e3 for r in replies for s in r["live_seconds"]]
         await asyncio.sleep(o.settle)  # let the gateway finish each user's setup work
         t_idle = sampler.sample()
         rss.append(sampler.rss("gateway"))
@@ -74,6 +81,7 @@ async def ramp(
     n_all = steps[0]["sockets"] + steps[1]["sockets"]
     connect = _ramp_summary_total(steps)
     connect["connect_ms"] = stats.percentiles(connect_ms)
+    connect["live_ms"] = stats.percentiles(live_ms)
     idle = {
         "sockets": n_all,
         "gateway_rss_mb": [round(r / 2**20, 1) for r in rss],
@@ -91,10 +99,13 @@ async def ramp(
 def _ramp_summary_total(steps: list[dict[str, Any]]) -> dict[str, Any]:
     sockets = sum(s["sockets"] for s in steps)
     wall = sum(s["seconds"] for s in steps)
+    live_wall = sum(s["live_seconds"] for s in steps)
     return {
         "sockets": sockets,
         "failed": _added([s["failed"] for s in steps]),
+        "not_live": sum(s["not_live"] for s in steps),
         "connects_per_s": round(sockets / wall, 1) if wall > 0 else None,
+        "live_per_s": round(sockets / live_wall, 1) if live_wall > 0 else None,
         "halves": steps,
     }
 
@@ -107,7 +118,7 @@ async def load(
     sends = schedule.build(o.rate, o.warmup + o.duration, senders, arrivals=o.arrivals, seed=o.seed)
     shares = schedule.split(sends, fleet.owner, len(fleet.specs))
     loop = asyncio.get_running_loop()
-    start = loop.time() + START_LEAD_SECONDS
+    start = time.monotonic() + START_LEAD_SECONDS
     t0, t1 = start + o.warmup, start + o.warmup + o.duration
     edges = [loop.call_at(t, sampler.sample) for t in (t0, t1)]  # an exact window
     replies = await fleet.each(

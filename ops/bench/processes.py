@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,8 +88,8 @@ class Processes:
     async def wait_for_line(self, started: Started, pattern: str) -> re.Match[str]:
         """Poll the process's stdout log until a line matches (or it exits, or time runs out)."""
         regex = re.compile(pattern, re.MULTILINE)
-        deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_SECONDS
-        while asyncio.get_running_loop().time() < deadline:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
             match = regex.search(started.stdout.read_text(errors="replace"))
             if match:
                 return match

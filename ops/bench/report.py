@@ -42,6 +42,8 @@ def conclude(result: dict[str, Any]) -> None:
     violations = {k: v for k, v in load["correctness"].items() if v}
     if counts["acked"] != counts["sent"]:
         violations["unacked_sends"] = counts["sent"] - counts["acked"]
+    if result["connect"]["not_live"]:
+        violations["sockets_not_live"] = result["connect"]["not_live"]
     if not load["drained"]:
         # `lost` then also counts messages still in flight when the drain gave up.
         violations["drain_timed_out"] = 1
@@ -91,6 +93,11 @@ def markdown(result: dict[str, Any]) -> str:
             "connect ramp",
             f"{conn['connects_per_s']} sockets/s "
             f"(connect→pong ms p50/p95/p99/max {_ms(conn['connect_ms'])})",
+        ),
+        _row(
+            "live streams (`ready`)",
+            f"{conn['live_per_s']} sockets/s, {conn['not_live']} not live "
+            f"(connect→ready ms p50/p95/p99/max {_ms(conn['live_ms'])})",
         ),
         _row(
             "gateway RSS per idle socket",

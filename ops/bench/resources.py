@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,7 +69,7 @@ class Sampler:
 
     def sample(self) -> float:
         """Take one sample now; return its time (event-loop clock)."""
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()
         snap: dict[str, Sample] = {}
         for name, find in self.groups.items():
             group: Sample = {}

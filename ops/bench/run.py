@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gateway import loop
 from ops.bench import ceilings, phases, report, resources
 from ops.bench.fleet import Fleet, WorkerFailed, shard
 from ops.bench.options import RESULTS_MD, Options, parse_options, redacted
@@ -198,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise_nofile(2 * options.users + 256)
     run = Run(options, " ".join(["python -m ops.bench", *redacted(args)]))
     try:
-        result = asyncio.run(_run(run))
+        result = loop.run(_run(run))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted: every process started was stopped", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import resource
 import signal
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
 import aiohttp
 
+from gateway.loop import run
 from ops.bench import stats
 from ops.bench.clients import BenchSocket, Sent, Tally, make_cmid
 from ops.bench.schedule import Send
@@ -48,6 +51,9 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+LIVE_WAIT = 120.0  # seconds a ramp waits for every socket's `ready` after the last connect
+
+
 class Worker:
     def __init__(self, spec: WorkerSpec, http: aiohttp.ClientSession) -> None:
         self.spec = spec
@@ -58,7 +64,6 @@ class Worker:
         self.sockets: dict[int, BenchSocket] = {}
 
     async def connect(self, url: str, users: list[int], concurrency: int) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(concurrency)
         seconds: list[float] = []
         failures: dict[str, int] = {}
@@ -74,9 +79,22 @@ class Worker:
                     failures[kind] = failures.get(kind, 0) + 1
                     await sock.close()
 
-        first = loop.time()
+        first = time.monotonic()
         await asyncio.gather(*(one(i) for i in users))
-        return {"first": first, "last": loop.time(), "seconds": seconds, "failures": failures}
+        last = time.monotonic()
+        opened = [self.sockets[i] for i in users if i in self.sockets]
+        with contextlib.suppress(TimeoutError):  # not live in time: counted as not_live
+            await asyncio.wait_for(asyncio.gather(*(s.live.wait() for s in opened)), LIVE_WAIT)
+        live = [s.live_after for s in opened if s.live_after is not None]
+        return {
+            "first": first,
+            "last": last,
+            "all_live": first + max(live, default=0.0),
+            "seconds": seconds,
+            "live_seconds": live,
+            "not_live": len(opened) - len(live),
+            "failures": failures,
+        }
 
     async def load(
         self,
@@ -87,15 +105,14 @@ class Worker:
         linger: float,
     ) -> dict[str, Any]:
         """Send on schedule (never waiting for answers), then wait for stragglers."""
-        loop = asyncio.get_running_loop()
         for n, send in enumerate(sends):
             due = start + send.at
-            if (delay := due - loop.time()) > 0:
+            if (delay := due - time.monotonic()) > 0:
                 await asyncio.sleep(delay)
             sock = self.sockets.get(send.sender)
             if sock is None:
                 continue  # its connect failed; reported by the connect phase
-            now = loop.time()
+            now = time.monotonic()
             cmid = make_cmid(self.spec.run_id, send.sender, n, due, now)
             record = Sent(cmid, send.sender, due, now)
             await sock.send_chat(self.text, self.users[send.sender].peer_id, record)
@@ -118,19 +135,18 @@ class Worker:
         self.tally, self.sockets = Tally(dict(self.spec.chats)), {}
         try:
             await self.connect(url, list(self.users), concurrency)
-            loop = asyncio.get_running_loop()
-            start = loop.time()
+            start = time.monotonic()
             end = start + seconds
 
             async def pump(sock: BenchSocket) -> None:
                 sock.window = asyncio.Semaphore(window)
                 n = 0
-                while (now := loop.time()) < end:
+                while (now := time.monotonic()) < end:
                     try:
                         await asyncio.wait_for(sock.window.acquire(), end - now)
                     except TimeoutError:
                         return
-                    now = loop.time()  # closed loop: a send is due when a slot frees up
+                    now = time.monotonic()  # closed loop: a send is due when a slot frees up
                     record = Sent(make_cmid("c", sock.user, n, now, now), sock.user, now, now)
                     await sock.send_chat(self.text, self.users[sock.user].peer_id, record)
                     n += 1
@@ -166,6 +182,8 @@ async def readable(conn: Connection) -> None:
         await ready
     finally:
         loop.remove_reader(conn.fileno())
+        # uvloop made the pipe non-blocking; Connection.send expects a blocking one.
+        os.set_blocking(conn.fileno(), True)
 
 
 async def _next_command(conn: Connection) -> dict[str, Any] | None:
@@ -185,14 +203,14 @@ async def _serve(conn: Connection, spec: WorkerSpec) -> None:
             name = command.pop("cmd")
             if name == "exit":
                 break
-            cpu0, wall0 = _cpu_seconds(), asyncio.get_running_loop().time()
+            cpu0, wall0 = _cpu_seconds(), time.monotonic()
             try:
                 reply = await getattr(worker, name)(**command)
             except Exception as err:  # the command boundary: report, keep serving
                 log.exception("worker %s: %s failed", spec.index, name)
                 reply = {"error": f"{name}: {type(err).__name__}: {err}"}
             reply["cpu_s"] = _cpu_seconds() - cpu0
-            reply["wall_s"] = asyncio.get_running_loop().time() - wall0
+            reply["wall_s"] = time.monotonic() - wall0
             conn.send(reply)
         await worker.close()
 
@@ -201,4 +219,4 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     """Entry point of the worker process (multiprocessing, spawn)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(_serve(conn, spec))
+    run(_serve(conn, spec))

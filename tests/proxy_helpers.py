@@ -1,0 +1,109 @@
+"""A reverse proxy in front of the embedded stack whose Realtime leg can be cut and held.
+
+A fault injector (like toxiproxy), not a stand-in: HTTP requests and WebSocket frames are
+forwarded unchanged to the real stack. `cut()` drops the proxied Realtime sockets and
+makes new Realtime upgrades wait until `release()`; the Data API and Auth keep working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+from aiohttp import WSMsgType, web
+from aiohttp.test_utils import TestServer
+
+REALTIME_PATH = "/realtime/v1/websocket"
+_HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "content-encoding"}
+
+
+class HoldingProxy:
+    def __init__(self, target: str) -> None:
+        self.target = target.rstrip("/")
+        self.url = ""
+        self._open = asyncio.Event()
+        self._open.set()
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._http = aiohttp.ClientSession(auto_decompress=False)
+
+    async def cut(self) -> None:
+        """Realtime becomes unreachable: live sockets drop, new upgrades wait."""
+        self._open.clear()
+        await asyncio.gather(*(ws.close(code=1001) for ws in list(self._sockets)))
+
+    def release(self) -> None:
+        self._open.set()
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get(REALTIME_PATH, self._realtime)
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        return app
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        async with self._http.request(
+            request.method,
+            self.target + request.path_qs,
+            headers=headers,
+            data=await request.read(),
+            allow_redirects=False,
+        ) as upstream:
+            body = await upstream.read()
+            out = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
+            return web.Response(status=upstream.status, headers=out, body=body)
+
+    async def _realtime(self, request: web.Request) -> web.WebSocketResponse:
+        await self._open.wait()
+        upstream = await self._http.ws_connect(self.target + request.path_qs)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        try:
+            await _pump_both(ws, upstream)
+        finally:
+            self._sockets.discard(ws)
+            await upstream.close()
+            await ws.close()
+        return ws
+
+    async def close(self) -> None:
+        self.release()
+        await self._http.close()
+
+
+async def _pump_both(
+    client: web.WebSocketResponse, server: aiohttp.ClientWebSocketResponse
+) -> None:
+    async def pump(
+        source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+        sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+    ) -> None:
+        async for msg in source:
+            if msg.type == WSMsgType.TEXT:
+                await sink.send_str(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                await sink.send_bytes(msg.data)
+
+    legs = [asyncio.create_task(pump(client, server)), asyncio.create_task(pump(server, client))]
+    try:
+        await asyncio.wait(legs, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for leg in legs:
+            leg.cancel()
+        await asyncio.gather(*legs, return_exceptions=True)
+
+
+@asynccontextmanager
+async def holding_proxy(target: str) -> AsyncIterator[HoldingProxy]:
+    proxy = HoldingProxy(target)
+    server = TestServer(proxy.app(), host="127.0.0.1", port=0)
+    await server.start_server()
+    proxy.url = str(server.make_url("")).rstrip("/")
+    try:
+        yield proxy
+    finally:
+        await proxy.close()
+        await server.close()
