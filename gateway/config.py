@@ -69,6 +69,11 @@ class ServerConfig(_Section):
         (), description="Origins allowed for CORS and browser WebSockets; empty allows none."
     )
     shutdown_timeout_seconds: float = Field(10.0, gt=0, description="Grace period on stop.")
+    listen_backlog: int = Field(
+        2048,
+        ge=1,
+        description="Pending TCP connections the kernel queues (capped by net.core.somaxconn).",
+    )
 
 
 class SupabaseConfig(_Section):

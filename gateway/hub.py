@@ -74,6 +74,7 @@ class Hub:
         self.users: dict[str, UserState] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._filling: set[tuple[int, str]] = set()
+        self._watchers: dict[str, set[str]] = {}  # peer → local users who chat with them
 
     # Attach / detach ----------------------------------------------------------------------
 
@@ -109,10 +110,11 @@ class Hub:
         chats = await self._snapshot(conn.identity.token)
         if chats is not None:
             state.known_seq = _seq_map(chats)
-            self._remember_peers(state, chats)
         conn.start_from(state.known_seq)
         state.ready.set()
-        if self.users.get(user) is state:
+        if self.users.get(user) is state:  # else every socket left while we read
+            if chats is not None:
+                self._remember_peers(user, state, chats)
             self.presence.local_online(user)
             self._spawn(self._go_live(user, state))
 
@@ -132,7 +134,7 @@ class Hub:
                 state.known_seq = start = _seq_map(chats)
                 for conn in state.connections:
                     conn.start_from(start)
-            self._remember_peers(state, chats)
+            self._remember_peers(user, state, chats)
             await self._catch_up(user, state, token, chats, start or {})
             if self.users.get(user) is state:
                 state.live = True
@@ -155,12 +157,18 @@ class Hub:
             log.warning("upstream subscribe not confirmed yet user=%s", user)
             return False
 
-    @staticmethod
-    def _remember_peers(state: UserState, chats: list[dict[str, Any]]) -> None:
+    def _remember_peers(self, user: str, state: UserState, chats: list[dict[str, Any]]) -> None:
         for row in chats:
-            if row.get("peer_id"):
-                state.peers.add(row["peer_id"])
-                state.chat_peer[row["chat_id"]] = row["peer_id"]
+            if peer := row.get("peer_id"):
+                state.chat_peer[row["chat_id"]] = peer
+                self._add_peer(user, state, peer)
+
+    def _add_peer(self, user: str, state: UserState, peer: str) -> bool:
+        if peer in state.peers:
+            return False
+        state.peers.add(peer)
+        self._watchers.setdefault(peer, set()).add(user)
+        return True
 
     def detach(self, conn: Connection) -> None:
         user = conn.user_id
@@ -170,6 +178,12 @@ class Hub:
         state.connections.discard(conn)
         if not state.connections:
             del self.users[user]
+            for peer in state.peers:
+                watchers = self._watchers.get(peer)
+                if watchers is not None:
+                    watchers.discard(user)
+                    if not watchers:
+                        del self._watchers[peer]
             self.presence.local_offline(user)
             self._spawn(self.upstream.unsubscribe(user))
 
@@ -203,7 +217,7 @@ class Hub:
         if state.known_seq is not None and seq > state.known_seq.get(chat_id, 0):
             state.known_seq[chat_id] = seq
         members: list[str] = row.get("member_ids") or []
-        self._learn(state, chat_id, [m for m in members if m != user])
+        self._learn(user, state, chat_id, [m for m in members if m != user])
         item: Outgoing | None = None
         delivered = 0
         for conn in state.connections:
@@ -219,22 +233,25 @@ class Hub:
         """`user` sent a message to `peer` in `chat_id` (their chat list may predate it)."""
         state = self.users.get(user)
         if state is not None:
-            self._learn(state, chat_id, [peer])
+            self._learn(user, state, chat_id, [peer])
 
-    def _learn(self, state: UserState, chat_id: str, others: list[str]) -> None:
+    def _learn(self, user: str, state: UserState, chat_id: str, others: list[str]) -> None:
         if not others:
             return
         state.chat_peer[chat_id] = others[0]
         for peer in others:
-            if peer not in state.peers:
-                state.peers.add(peer)
+            if self._add_peer(user, state, peer):
                 self._tell_presence(state, peer)
 
     def on_presence(self, user: str, online: bool) -> None:
         """A user came online or went offline anywhere: tell local users who chat with them."""
+        watchers = self._watchers.get(user)
+        if not watchers:
+            return
         frame = encode(presence_frame(user, online))
-        for local, state in self.users.items():
-            if user in state.peers and local != user:
+        for local in watchers:
+            state = self.users.get(local)
+            if state is not None and local != user:
                 self._send_to_covering(state, user, frame)
 
     def _tell_presence(self, state: UserState, peer: str) -> None:

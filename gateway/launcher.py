@@ -113,7 +113,9 @@ async def serve(config: Config, config_path: str) -> int:
         )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, config.server.host, config.server.port)
+        # A connect burst beyond the default backlog (128) gets SYNs dropped: 1-7 s retries.
+        server = config.server
+        site = web.TCPSite(runner, server.host, server.port, backlog=server.listen_backlog)
         await site.start()
         port = runner.addresses[0][1]
         base = f"http://{config.server.host}:{port}"

@@ -21,9 +21,21 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _end_transaction(conn: asyncpg.Connection) -> None:
+    """On release, only a transaction left open is rolled back. Like PostgREST, no session
+    reset per request (asyncpg's default costs a round trip): everything we set is
+    transaction-local (set_config(..., true))."""
+    if conn.is_in_transaction():
+        await conn.execute("rollback")
+
+
 async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        database_url, min_size=min_size, max_size=max_size, init=_init_connection
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_end_transaction,
     )
     assert pool is not None
     return pool
@@ -52,11 +64,10 @@ async def as_role(
     BEGIN and the settings travel as one simple-protocol message (one round trip, as
     PostgREST pipelines them); values are quoted literals, never interpolated raw.
     """
-    pairs = _context_pairs(claims, method, path, headers, settings)
     begin = "begin read only" if read_only else "begin"
-    setters = ", ".join(f"set_config({_literal(n)}, {_literal(v)}, true)" for n, v in pairs)
+    setters = context_sql(claims, method, path, headers, settings)
     async with pool.acquire() as conn:
-        await conn.execute(f"{begin}; select {setters}")
+        await conn.execute(f"{begin}; {setters}")
         try:
             yield conn
         except BaseException:
@@ -66,7 +77,20 @@ async def as_role(
         await conn.execute("commit")
 
 
-def _literal(value: str) -> str:
+def context_sql(
+    claims: Claims,
+    method: str = "POST",
+    path: str = "/",
+    headers: Mapping[str, str] | None = None,
+    settings: Mapping[str, str] | None = None,
+) -> str:
+    """One `select set_config(...)` statement of literals, to ride in a simple-protocol
+    script with other statements (one round trip)."""
+    pairs = _context_pairs(claims, method, path, headers, settings)
+    return "select " + ", ".join(f"set_config({literal(n)}, {literal(v)}, true)" for n, v in pairs)
+
+
+def literal(value: str) -> str:
     """A PostgreSQL string literal (standard_conforming_strings, on since PostgreSQL 9.1)."""
     if "\x00" in value:
         raise ValueError("NUL is not allowed in a setting")

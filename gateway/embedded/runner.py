@@ -27,6 +27,8 @@ from gateway.embedded.server import create_embedded_app
 from gateway.migrate import migrate
 from gateway.signals import wait_for_stop_signal
 
+LISTEN_BACKLOG = 2048  # as the gateway: a burst of connects must not get SYNs dropped
+
 
 @dataclass(frozen=True)
 class Status:
@@ -77,7 +79,7 @@ async def embedded_stack(config: Config) -> AsyncIterator[Status]:
             runner = web.AppRunner(create_embedded_app(context), access_log=None)
             await runner.setup()
             try:
-                site = web.TCPSite(runner, emb.host, emb.api_port)
+                site = web.TCPSite(runner, emb.host, emb.api_port, backlog=LISTEN_BACKLOG)
                 await site.start()
                 port = runner.addresses[0][1]
                 gc.freeze()  # startup objects live forever: keep them out of full collections

@@ -88,7 +88,7 @@ async def _main(port: int) -> None:
     runner = web.AppRunner(create_app(), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await web.TCPSite(runner, "127.0.0.1", port, backlog=2048).start()  # as the gateway
         print(f"listening on ws://127.0.0.1:{runner.addresses[0][1]}/ws", flush=True)
         await wait_for_stop_signal()
     finally:

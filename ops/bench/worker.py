@@ -89,7 +89,7 @@ class Worker:
         return {
             "first": first,
             "last": last,
-            "all_live": first + max(live, default=0.0),
+            "all_live": max((s.began + s.live_after for s in opened if s.live_after), default=last),
             "seconds": seconds,
             "live_seconds": live,
             "not_live": len(opened) - len(live),

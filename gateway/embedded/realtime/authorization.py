@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
 
-from gateway.embedded.db import set_request_context
+from gateway.embedded.db import context_sql, literal
 from gateway.embedded.keys import Claims
 
 log = logging.getLogger(__name__)
@@ -60,32 +60,28 @@ def _settings(ctx: AuthorizationContext) -> dict[str, str]:
     }
 
 
-async def _as_user(conn: asyncpg.Connection, ctx: AuthorizationContext) -> None:
-    await set_request_context(
-        conn,
-        ctx.claims,
-        method="GET",
-        path="/realtime",
-        headers=ctx.headers,
-        settings=_settings(ctx),
-    )
+def _as_user(ctx: AuthorizationContext) -> str:
+    return context_sql(ctx.claims, "GET", "/realtime", ctx.headers, _settings(ctx))
 
 
 @asynccontextmanager
 async def _probe(
-    pool: asyncpg.Pool, ctx: AuthorizationContext, check: str
+    pool: asyncpg.Pool, ctx: AuthorizationContext, check: str, script: Callable[[], str]
 ) -> AsyncIterator[asyncpg.Connection]:
-    """A connection in a transaction that is always rolled back; errors mapped to codes."""
+    """A connection in a transaction, opened together with `script` (one round trip),
+    that is always rolled back; errors mapped to Supabase's codes."""
     try:
         async with pool.acquire() as conn:
-            tx = conn.transaction()
-            await tx.start()
             try:
+                await conn.execute(f"begin; {script()}")
                 yield conn
             finally:
-                await tx.rollback()
+                if conn.is_in_transaction():
+                    await conn.execute("rollback")
     except asyncpg.PostgresError as exc:
         log.warning("RlsPolicyError on %s check of %s: %s", check, ctx.topic, exc.sqlstate)
+        raise AuthorizationError("RlsPolicyError") from exc
+    except ValueError as exc:  # a NUL in a value, which no literal can carry
         raise AuthorizationError("RlsPolicyError") from exc
     except (TimeoutError, OSError, asyncpg.InterfaceError) as exc:
         raise AuthorizationError("UnableToConnectToProject") from exc
@@ -94,18 +90,20 @@ async def _probe(
 async def read_policies(
     pool: asyncpg.Pool, ctx: AuthorizationContext, policies: Policies, *, presence: bool
 ) -> Policies:
-    """Evaluate read access; presence is checked only when `presence` (else stays None)."""
+    """Evaluate read access; presence is checked only when `presence` (else stays None).
+    Probe rows go in as the server's own role, then the token's role reads them back."""
     extensions = [BROADCAST, PRESENCE] if presence else [BROADCAST]
     ids = [uuid.uuid4() for _ in extensions]
-    async with _probe(pool, ctx, "read") as conn:
-        await conn.execute(
-            "insert into realtime.messages (id, topic, extension)"
-            " select unnest($1::uuid[]), $2, unnest($3::text[])",
-            ids,
-            ctx.topic,
-            extensions,
+
+    def script() -> str:
+        values = ", ".join(
+            f"('{probe}', {literal(ctx.topic)}, '{extension}')"
+            for probe, extension in zip(ids, extensions, strict=True)
         )
-        await _as_user(conn, ctx)
+        insert = f"insert into realtime.messages (id, topic, extension) values {values}"
+        return f"{insert}; {_as_user(ctx)}"
+
+    async with _probe(pool, ctx, "read", script) as conn:
         rows = await conn.fetch("select id from realtime.messages where id = any($1::uuid[])", ids)
     visible = {row["id"] for row in rows}
     for extension, probe in zip(extensions, ids, strict=True):
@@ -120,19 +118,21 @@ async def write_policies(
     pool: asyncpg.Pool, ctx: AuthorizationContext, policies: Policies
 ) -> Policies:
     """Evaluate write access for broadcast and presence (both, as Supabase does)."""
-    async with _probe(pool, ctx, "write") as conn:
-        await _as_user(conn, ctx)
+    async with _probe(pool, ctx, "write", lambda: _as_user(ctx)) as conn:
         policies.broadcast_write = await _can_insert(conn, ctx.topic, BROADCAST)
         policies.presence_write = await _can_insert(conn, ctx.topic, PRESENCE)
     return policies
 
 
 async def _can_insert(conn: asyncpg.Connection, topic: str, extension: str) -> bool:
+    """A refused insert must not abort the probe: it runs in a savepoint (one round trip
+    when allowed)."""
     try:
-        async with conn.transaction():  # a savepoint: a refused insert must not abort the probe
-            await conn.execute(
-                "insert into realtime.messages (topic, extension) values ($1, $2)", topic, extension
-            )
+        await conn.execute(
+            "savepoint probe; insert into realtime.messages (topic, extension)"
+            f" values ({literal(topic)}, {literal(extension)}); release savepoint probe"
+        )
     except asyncpg.InsufficientPrivilegeError:
+        await conn.execute("rollback to savepoint probe")
         return False
     return True
