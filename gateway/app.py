@@ -105,6 +105,7 @@ def _services_ctx(config: Config) -> object:
             try:
                 yield
             finally:
+                app[services_key].expiry.close()
                 await hub.close()
                 await presence.close()
                 await upstream.close()

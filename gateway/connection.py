@@ -1,7 +1,8 @@
 """One client socket: who it is, which chats it covers, its cursors, and its writer.
 
 Concurrency model: everyone else only *enqueues* text on a bounded queue; one writer
-task per socket, alive only while the queue is not empty, drains it into the WebSocket.
+task per socket, alive only while the queue is not empty, takes what is queued and writes
+it (so at most one batch in flight plus a full queue).
 A socket whose queue is full is closed (1013 slow_consumer) instead of slowing anyone
 else down. Cursor state is touched only
 from the event loop thread, never across an await, so it needs no lock.
@@ -13,7 +14,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -47,7 +47,7 @@ class Connection:
         self.peer_id = peer_id  # /ws/{receiver_id} covers one peer; /ws covers every chat
         self._on_gap = on_gap
         self._on_error = on_error  # counts errors that close the socket (metrics)
-        self._pending: deque[str] = deque()
+        self._pending: list[str] = []  # a list, not a deque: 56 bytes idle, not 624
         self._queue_max = queue_max
         self._cursors: dict[str, ChatCursor] = {}
         self._start_seq: dict[str, int] | None = None  # chat → last seq known at attach
@@ -62,6 +62,13 @@ class Connection:
     @property
     def user_id(self) -> str:
         return self.identity.user_id
+
+    @property
+    def expires_at(self) -> float:
+        return self.identity.expires_at
+
+    def expire(self) -> None:
+        self.close_soon(GatewayError(ErrorCode.TOKEN_EXPIRED))
 
     # Scope --------------------------------------------------------------------------------
 
@@ -141,7 +148,7 @@ class Connection:
             self.close_soon(GatewayError(ErrorCode.SLOW_CONSUMER))
             return
         self._pending.append(text)
-        if self.writer is None or self.writer.done():
+        if self.writer is None:
             # The writer exists only while there is something to write: an idle socket
             # holds no task (thousands of idle sockets are the common case).
             self.writer = asyncio.get_running_loop().create_task(self._write())
@@ -151,14 +158,18 @@ class Connection:
     async def _write(self) -> None:
         try:
             while self._pending:
-                text = self._pending.popleft()
-                async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
-                    await self.ws.send_str(text)
+                batch, self._pending = self._pending, []
+                for text in batch:
+                    async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
+                        await self.ws.send_str(text)
         except (ConnectionError, TimeoutError, RuntimeError):
             # The peer went away or stopped reading; the read loop notices and cleans up.
             self.closing = True
             if not self.ws.closed:
                 await self.ws.close(code=1011, message=b"write failed")
+        finally:
+            if self.writer is asyncio.current_task():
+                self.writer = None  # a finished task kept per idle socket costs ~0.5 KB
 
     def close_soon(self, error: GatewayError) -> None:
         """Close from any context (fan-out included): send the error, then the close code."""

@@ -9,6 +9,8 @@ from aiohttp import web
 
 from gateway.auth import TokenVerifier
 from gateway.config import Config
+from gateway.connection import Connection
+from gateway.expiry import ExpiryWatch
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.presence import Presence
@@ -26,6 +28,7 @@ class Services:
     upstream: Upstream
     metrics: Metrics
     sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)
+    expiry: ExpiryWatch[Connection] = field(default_factory=lambda: ExpiryWatch(Connection.expire))
 
 
 services_key = web.AppKey("services_key", Services)

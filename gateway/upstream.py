@@ -23,6 +23,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any
 
 import httpx
@@ -35,7 +36,7 @@ from realtime import (
 from realtime.exceptions import RealtimeHTTPError
 
 from gateway.errors import ErrorCode, GatewayError
-from gateway.upstream_channel import ChannelEntry, ChannelSpec, guarded
+from gateway.upstream_channel import ChannelEntry, ChannelSpec
 from gateway.upstream_socket import JoinPacer, UpstreamSocket
 
 log = logging.getLogger(__name__)
@@ -145,22 +146,31 @@ class Upstream:
             await sock.close()
 
     def _user_spec(self, user_id: str) -> ChannelSpec:
-        def configure(channel: AsyncRealtimeChannel) -> None:
-            channel.on_broadcast("*", guarded(lambda p: self._received(user_id, p), "broadcast"))
+        # partials, not closures: one spec per online user, so every byte counts.
+        return ChannelSpec(
+            f"user:{user_id}",
+            _user_params,
+            partial(self._configure_user, user_id),
+            partial(self._user_subscribed, user_id),
+        )
 
-        def on_subscribed(again: bool) -> None:
-            if again:
-                self._spawn(self._resubscribed(user_id))
+    def _configure_user(self, user_id: str, channel: AsyncRealtimeChannel) -> None:
+        channel.on_broadcast("*", partial(self._received, user_id))
 
-        return ChannelSpec(f"user:{user_id}", _user_params, configure, on_subscribed)
+    def _user_subscribed(self, user_id: str, again: bool) -> None:
+        if again:
+            self._spawn(self._resubscribed(user_id))
 
     def _received(self, user_id: str, message: BroadcastPayload) -> None:
+        """Runs inside realtime-py's listener: never raises."""
         try:
             self._events.put_nowait((user_id, message["event"], message["payload"]))
         except asyncio.QueueFull:
             self._dropped += 1
             if self._dropped % 1000 == 1:
                 log.error("upstream event queue full: %d events dropped", self._dropped)
+        except (KeyError, TypeError):
+            log.warning("malformed broadcast on user:%s", user_id)
 
     async def _consume(self) -> None:
         while True:

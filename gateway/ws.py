@@ -10,10 +10,8 @@ arrives in an `auth` frame first.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import time
 
 from aiohttp import WSMsgType, web
 
@@ -103,7 +101,7 @@ async def _run(conn: Connection, services: Services, since_seq: int | None) -> N
     ws, hub, metrics = conn.ws, services.hub, services.metrics
     metrics.socket_opened()
     actions = Actions(services, conn)
-    expiry = _schedule_expiry(conn)
+    services.expiry.watch(conn)
     try:
         resume_chat = await _resume_point(conn, actions, since_seq)
         await hub.attach(conn)
@@ -127,13 +125,12 @@ async def _run(conn: Connection, services: Services, since_seq: int | None) -> N
                 conn.send(err.frame())
                 continue
             if isinstance(frame, AuthFrame):
-                expiry.cancel()
-                expiry = _schedule_expiry(conn)
+                services.expiry.watch(conn)  # the refreshed token's expiry
     except Exception:
         log.exception("socket failed conn=%s", conn.id)
         await conn.close_with(GatewayError(ErrorCode.INTERNAL))
     finally:
-        expiry.cancel()
+        services.expiry.unwatch(conn)
         hub.detach(conn)
         metrics.socket_closed()
         if ws.close_code is None and not conn.closing:
@@ -159,12 +156,6 @@ async def _existing_chat(actions: Actions, peer_id: str) -> str | None:
         return await actions.chat_id_for(peer_id)
     except GatewayError:
         return None  # no chat yet
-
-
-def _schedule_expiry(conn: Connection) -> asyncio.TimerHandle:
-    loop = asyncio.get_running_loop()
-    delay = max(0.0, conn.identity.expires_at - time.time())
-    return loop.call_later(delay, conn.close_soon, GatewayError(ErrorCode.TOKEN_EXPIRED))
 
 
 async def _close(ws: web.WebSocketResponse, err: GatewayError) -> None:
