@@ -48,7 +48,7 @@ def parse_peer(value: str) -> str:
         raise GatewayError(ErrorCode.INVALID_PEER, "the peer must be a user id (UUID)") from None
 
 
-@dataclass
+@dataclass(slots=True)
 class Actions:
     services: Services
     conn: Connection

@@ -21,14 +21,14 @@ HMAC = frozenset({"HS256", "HS384", "HS512"})
 ASYMMETRIC_KTY = {"ES256": "EC", "ES384": "EC", "RS256": "RSA", "RS384": "RSA", "RS512": "RSA"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Identity:
-    """Who a verified token belongs to."""
+    """Who a verified token belongs to. (Not the claims dict: one Identity lives per
+    socket, and the gateway needs only these.)"""
 
     user_id: str
     token: str
     expires_at: int
-    claims: dict[str, Any]
 
 
 class TokenVerifier:
@@ -73,7 +73,7 @@ class TokenVerifier:
             raise GatewayError(ErrorCode.TOKEN_INVALID, "token audience not accepted") from None
         except jwt.PyJWTError:
             raise GatewayError(ErrorCode.TOKEN_INVALID) from None
-        return Identity(_user_id(claims), token, int(claims["exp"]), claims)
+        return Identity(_user_id(claims), token, int(claims["exp"]))
 
     async def _key_for(self, alg: str, kid: Any) -> Any:
         if alg in HMAC:

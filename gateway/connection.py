@@ -31,6 +31,26 @@ WRITE_TIMEOUT_SECONDS = 10.0
 
 
 class Connection:
+    __slots__ = (
+        "id",
+        "ws",
+        "identity",
+        "peer_id",
+        "_on_gap",
+        "_on_error",
+        "_pending",
+        "_queue_max",
+        "_cursors",
+        "_start_seq",
+        "_held",
+        "since_for_new_chat",
+        "sending",
+        "closing",
+        "writer",
+        "closer",
+        "__weakref__",
+    )
+
     def __init__(
         self,
         ws: web.WebSocketResponse,

@@ -48,7 +48,7 @@ class PresenceTracker(Protocol):
     def is_online(self, user_id: str) -> bool: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class UserState:
     connections: set[Connection] = field(default_factory=set)
     known_seq: dict[str, int] | None = None  # chat → highest seq seen (None: list unknown)

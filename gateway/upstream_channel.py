@@ -59,7 +59,7 @@ async def push_acked(
         return False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChannelSpec:
     """A channel a socket should hold. `params` builds fresh join params (realtime-py edits
     them in place); `configure` registers the owner's guarded callbacks on each new channel
@@ -72,7 +72,7 @@ class ChannelSpec:
     on_subscribed: Callable[[bool], None] | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ChannelEntry:
     """One wanted channel, and whether it is joined on a live socket right now. (Plain flags
     and lazily made futures rather than asyncio.Events: there is one entry per online user.)"""

@@ -31,10 +31,17 @@ EXIT_OK, EXIT_FAILED, EXIT_INCORRECT, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
 def raise_nofile(needed: int) -> int:
-    """Sockets are files: lift our soft RLIMIT_NOFILE to the hard limit (children inherit)."""
+    """Sockets are files: lift our RLIMIT_NOFILE (children inherit). The soft limit goes to
+    the hard one; a hard limit below `needed` is raised too where we may (root)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < needed:
-        raise SystemExit(f"RLIMIT_NOFILE hard limit {hard} < {needed} needed for these sockets")
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+        except (ValueError, OSError):
+            raise SystemExit(
+                f"RLIMIT_NOFILE hard limit {hard} < {needed} needed for these sockets"
+            ) from None
+        soft, hard = needed, needed
     if soft != resource.RLIM_INFINITY and soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -196,7 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     options = parse_options(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    raise_nofile(2 * options.users + 256)
+    # Per process: the gateway holds every client socket plus its pools; a worker its share.
+    raise_nofile(options.users + 512)
     run = Run(options, " ".join(["python -m ops.bench", *redacted(args)]))
     try:
         result = loop.run(_run(run))
