@@ -32,23 +32,23 @@ WRITE_TIMEOUT_SECONDS = 10.0
 
 class Connection:
     __slots__ = (
-        "id",
-        "ws",
-        "identity",
-        "peer_id",
-        "_on_gap",
+        "__weakref__",
+        "_cursors",
+        "_held",
         "_on_error",
+        "_on_gap",
         "_pending",
         "_queue_max",
-        "_cursors",
         "_start_seq",
-        "_held",
-        "since_for_new_chat",
-        "sending",
-        "closing",
-        "writer",
         "closer",
-        "__weakref__",
+        "closing",
+        "id",
+        "identity",
+        "peer_id",
+        "sending",
+        "since_for_new_chat",
+        "writer",
+        "ws",
     )
 
     def __init__(

@@ -62,3 +62,27 @@ async def test_a_committed_block_keeps_its_writes(pool: asyncpg.Pool) -> None:
         await conn.execute("insert into public.chats (kind) values ('group')")
     async with pool.acquire() as conn:
         assert await conn.fetchval("select count(*) from public.chats") == 1
+
+
+async def test_a_connection_comes_back_clean_without_a_session_reset(database_url: str) -> None:
+    """The pool skips asyncpg's per-release reset (a round trip, as PostgREST skips it):
+    the next request on the same connection sees none of the previous one's role, claims
+    or open transaction — including one whose handler left a transaction open."""
+    single = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        user = Claims({"sub": "22222222-2222-2222-2222-222222222222", "role": "authenticated"})
+        async with as_role(single, user) as conn:
+            assert await conn.fetchval("select auth.uid()::text") == user.raw["sub"]
+        async with single.acquire() as conn:
+            await conn.execute("begin; select set_config('role', 'authenticated', true)")
+        async with single.acquire() as conn:  # the handler's leftover was rolled back
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("select current_user") == "postgres"
+        async with as_role(single, Claims({"role": "anon"}), read_only=True) as conn:
+            row = await conn.fetchrow("select current_user, auth.uid() is null as no_uid")
+        assert dict(row) == {"current_user": "anon", "no_uid": True}
+        async with single.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("select current_user") == "postgres"
+    finally:
+        await single.close()

@@ -21,12 +21,10 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def _end_transaction(conn: asyncpg.Connection) -> None:
-    """On release, only a transaction left open is rolled back. Like PostgREST, no session
-    reset per request (asyncpg's default costs a round trip): everything we set is
-    transaction-local (set_config(..., true))."""
-    if conn.is_in_transaction():
-        await conn.execute("rollback")
+async def _no_session_reset(conn: asyncpg.Connection) -> None:
+    """Released connections skip asyncpg's session reset (RESET ALL, UNLISTEN *, … — a
+    round trip per request), as PostgREST does: everything we set is transaction-local
+    (set_config(..., true)), and asyncpg itself rolls back a transaction left open."""
 
 
 async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
@@ -35,7 +33,7 @@ async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 2
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
-        reset=_end_transaction,
+        reset=_no_session_reset,
     )
     assert pool is not None
     return pool
