@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
+import uvloop
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -33,6 +34,12 @@ if TYPE_CHECKING:
 
 TEMPLATE = "gw_template"
 DEBIAN_PG15 = Path("/usr/lib/postgresql/15/bin")
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
+    """Every async test runs on uvloop, the loop the gateway and the embedded stack ship
+    with (gateway/loop.py)."""
+    return {"uvloop": uvloop.new_event_loop}
 
 
 def free_port() -> int:

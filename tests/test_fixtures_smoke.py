@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import asyncpg
 
@@ -17,3 +19,9 @@ async def test_fresh_database_has_the_schema(database_url: str) -> None:
         assert await conn.fetchval("select count(*) from public.messages") == 0
     finally:
         await conn.close()
+
+
+async def test_tests_run_on_the_loop_the_servers_ship_with() -> None:
+    import uvloop
+
+    assert isinstance(asyncio.get_running_loop(), uvloop.Loop)
