@@ -223,6 +223,23 @@ async def test_nobody_reads_another_pairs_conversation(
         assert status == 200 and answer["messages"] == []
 
 
+async def test_concurrent_requests_of_different_users_each_run_as_their_own_user(
+    gateway: Gateway, embedded: EmbeddedStack, alice: User, bob: User
+) -> None:
+    """Every user's requests share one Data API client: each carries only its own token."""
+    carol, dave = await sign_up(embedded), await sign_up(embedded)
+    await send(gateway, alice, bob, "alice and bob")
+    await send(gateway, carol, dave, "carol and dave")
+    users = [alice, bob, carol, dave] * 10
+    answers = await asyncio.gather(
+        *(api(gateway, "GET", "/api/chats", token=user.token) for user in users)
+    )
+    peer_of = {alice.id: bob.id, bob.id: alice.id, carol.id: dave.id, dave.id: carol.id}
+    for user, (status, answer) in zip(users, answers, strict=True):
+        assert status == 200
+        assert [chat["peer_id"] for chat in answer["chats"]] == [peer_of[user.id]]
+
+
 # Chats and read markers ---------------------------------------------------------------------
 
 
