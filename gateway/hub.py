@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 GAP_GRACE_SECONDS = 0.5  # how long a hole may wait for Realtime before we read the database
 ATTACH_TIMEOUT_SECONDS = 10.0
+RESUBSCRIBE_PAUSE_SECONDS = 1.0  # between attempts to bring a user's stream up
 PAGE = 200
 
 
@@ -127,6 +128,7 @@ class Hub:
         start = dict(state.known_seq) if state.known_seq is not None else None
         while self.users.get(user) is state:
             if not await self._subscribe(user):
+                await asyncio.sleep(RESUBSCRIBE_PAUSE_SECONDS)  # never a hot retry loop
                 continue
             token = state.token()
             chats = await self._snapshot(token) if token is not None else None
