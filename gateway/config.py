@@ -62,6 +62,11 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Pending TCP connections a listening socket of ours queues: a connect burst beyond the
+# default backlog (128) gets SYNs dropped, and clients retry after 1, 3, 7 s.
+LISTEN_BACKLOG = 2048
+
+
 class ServerConfig(_Section):
     host: str = Field("127.0.0.1", description="Address the gateway listens on.")
     port: int = Field(8001, ge=0, le=65535, description="Gateway port (0 picks a free one).")
@@ -70,7 +75,7 @@ class ServerConfig(_Section):
     )
     shutdown_timeout_seconds: float = Field(10.0, gt=0, description="Grace period on stop.")
     listen_backlog: int = Field(
-        2048,
+        LISTEN_BACKLOG,
         ge=1,
         description="Pending TCP connections the kernel queues (capped by net.core.somaxconn).",
     )

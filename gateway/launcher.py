@@ -113,7 +113,6 @@ async def serve(config: Config, config_path: str) -> int:
         )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
-        # A connect burst beyond the default backlog (128) gets SYNs dropped: 1-7 s retries.
         server = config.server
         site = web.TCPSite(runner, server.host, server.port, backlog=server.listen_backlog)
         await site.start()

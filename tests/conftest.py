@@ -5,7 +5,6 @@ API server on 127.0.0.1, port 0."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from gateway.embedded.keys import KeyRing
 from gateway.embedded.postgres import PostgresInstall, PostgresServer
 from gateway.embedded.server import create_embedded_app
 from gateway.migrate import migrate
+from ops.bench.processes import free_port
 
 if TYPE_CHECKING:
     from tests.gateway_helpers import Gateway, User
@@ -40,13 +40,6 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
     """Every async test runs on uvloop, the loop the gateway and the embedded stack ship
     with (gateway/loop.py)."""
     return {"uvloop": uvloop.new_event_loop}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from aiohttp import web
 
-from gateway.config import Config
+from gateway.config import LISTEN_BACKLOG, Config
 from gateway.embedded.appkeys import EmbeddedContext
 from gateway.embedded.bootstrap import apply_bootstrap
 from gateway.embedded.db import create_pool
@@ -26,8 +26,6 @@ from gateway.embedded.postgres import PostgresServer
 from gateway.embedded.server import create_embedded_app
 from gateway.migrate import migrate
 from gateway.signals import wait_for_stop_signal
-
-LISTEN_BACKLOG = 2048  # as the gateway: a burst of connects must not get SYNs dropped
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 import jwt
 from aiohttp import WSMsgType, web
 
+from gateway.config import LISTEN_BACKLOG
 from gateway.loop import run
 from gateway.signals import wait_for_stop_signal
 
@@ -88,7 +89,7 @@ async def _main(port: int) -> None:
     runner = web.AppRunner(create_app(), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
-        await web.TCPSite(runner, "127.0.0.1", port, backlog=2048).start()  # as the gateway
+        await web.TCPSite(runner, "127.0.0.1", port, backlog=LISTEN_BACKLOG).start()
         print(f"listening on ws://127.0.0.1:{runner.addresses[0][1]}/ws", flush=True)
         await wait_for_stop_signal()
     finally:
