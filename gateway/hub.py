@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Literal, Protocol, TypeVar
 
 from gateway.connection import Connection
 from gateway.cursor import Outgoing
@@ -36,6 +37,8 @@ GAP_GRACE_SECONDS = 0.5  # how long a hole may wait for Realtime before we read 
 ATTACH_TIMEOUT_SECONDS = 10.0
 RESUBSCRIBE_PAUSE_SECONDS = 1.0  # between attempts to bring a user's stream up
 PAGE = 200
+
+_T = TypeVar("_T")
 
 
 class Upstream(Protocol):
@@ -123,29 +126,47 @@ class Hub:
             self._spawn(self._go_live(user, state))
 
     async def _go_live(self, user: str, state: UserState) -> None:
-        """Subscribe (retrying while the upstream is away), then read the chat list again
-        and deliver what was committed between the start point and the subscription."""
+        """Subscribe, then read the chat list again (each retried until it works or the
+        user is gone) and deliver what was committed between the start point and the
+        subscription; then tell the user's sockets `ready`."""
         start = dict(state.known_seq) if state.known_seq is not None else None
-        while self.users.get(user) is state:
-            if not await self._subscribe(user):
-                await asyncio.sleep(RESUBSCRIBE_PAUSE_SECONDS)  # never a hot retry loop
-                continue
-            token = state.token()
-            chats = await self._snapshot(token) if token is not None else None
-            if token is None or chats is None or self.users.get(user) is not state:
-                return  # recover_user runs on the next resubscription
-            if state.known_seq is None:
-                # No start point was read: nothing older than now is owed to anyone.
-                state.known_seq = start = _seq_map(chats)
-                for conn in state.connections:
-                    conn.start_from(start)
-            self._remember_peers(user, state, chats)
-            await self._catch_up(user, state, token, chats, start or {})
-            if self.users.get(user) is state:
-                state.live = True
-                for conn in state.connections:
-                    conn.send(READY)
+        if not await self._until_done(user, state, partial(self._subscribe, user)):
             return
+        read = await self._until_done(user, state, partial(self._read_chats, state))
+        if read is None:
+            return
+        token, chats = read
+        if state.known_seq is None:
+            # No start point was read: nothing older than now is owed to anyone.
+            state.known_seq = start = _seq_map(chats)
+            for conn in state.connections:
+                conn.start_from(start)
+        self._remember_peers(user, state, chats)
+        await self._catch_up(user, state, token, chats, start or {})
+        if self.users.get(user) is state:
+            state.live = True
+            for conn in state.connections:
+                conn.send(READY)
+
+    async def _until_done(
+        self, user: str, state: UserState, attempt: Callable[[], Awaitable[_T | None]]
+    ) -> _T | None:
+        """`attempt` (None: it failed) until it succeeds, pausing between tries; None once
+        the user's state is gone (every socket left) — nobody is owed the result then."""
+        while self.users.get(user) is state:
+            result = await attempt()
+            if result is not None:
+                return result if self.users.get(user) is state else None
+            await asyncio.sleep(RESUBSCRIBE_PAUSE_SECONDS)  # never a hot retry loop
+        return None
+
+    async def _read_chats(self, state: UserState) -> tuple[str, list[dict[str, Any]]] | None:
+        """The chat list, read with the user's freshest token, and that token."""
+        token = state.token()
+        if token is None:  # no socket left: the user's state is gone
+            return None
+        chats = await self._snapshot(token)
+        return None if chats is None else (token, chats)
 
     async def _snapshot(self, token: str) -> list[dict[str, Any]] | None:
         try:
@@ -154,13 +175,13 @@ class Hub:
             log.warning("chat list unavailable code=%s", err.code)
             return None
 
-    async def _subscribe(self, user: str) -> bool:
+    async def _subscribe(self, user: str) -> Literal[True] | None:
         try:
             await asyncio.wait_for(self.upstream.subscribe(user), ATTACH_TIMEOUT_SECONDS)
             return True
         except Exception:  # the upstream keeps trying; we recover once it is through
             log.warning("upstream subscribe not confirmed yet user=%s", user)
-            return False
+            return None
 
     def _remember_peers(self, user: str, state: UserState, chats: list[dict[str, Any]]) -> None:
         for row in chats:

@@ -1,8 +1,11 @@
-"""A reverse proxy in front of the embedded stack whose Realtime leg can be cut and held.
+"""A reverse proxy in front of the embedded stack whose Realtime leg can be cut and held,
+and whose Data API paths can be made to fail.
 
 A fault injector (like toxiproxy), not a stand-in: HTTP requests and WebSocket frames are
 forwarded unchanged to the real stack. `cut()` drops the proxied Realtime sockets and
 makes new Realtime upgrades wait until `release()`; the Data API and Auth keep working.
+`refuse(path)` answers requests for that path as PostgREST does when it cannot reach its
+database (503 PGRST002) until `restore()`; every other request is forwarded.
 """
 
 from __future__ import annotations
@@ -16,6 +19,13 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
 REALTIME_PATH = "/realtime/v1/websocket"
+CHAT_LIST_PATH = "/rest/v1/rpc/list_my_chats"  # the gateway Store's chat list
+_NO_DATABASE = {
+    "code": "PGRST002",
+    "message": "Could not query the database for the schema cache. Retrying.",
+    "details": None,
+    "hint": None,
+}
 _HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "content-encoding"}
 
 
@@ -26,6 +36,8 @@ class HoldingProxy:
         self._open = asyncio.Event()
         self._open.set()
         self._sockets: set[web.WebSocketResponse] = set()
+        self._refused_paths: set[str] = set()
+        self.refused = asyncio.Event()  # set once a request was answered with a failure
         self._http = aiohttp.ClientSession(auto_decompress=False)
 
     async def cut(self) -> None:
@@ -36,6 +48,13 @@ class HoldingProxy:
     def release(self) -> None:
         self._open.set()
 
+    def refuse(self, path: str) -> None:
+        """Requests for `path` fail with 503 (PGRST002) until `restore()`."""
+        self._refused_paths.add(path)
+
+    def restore(self) -> None:
+        self._refused_paths.clear()
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get(REALTIME_PATH, self._realtime)
@@ -43,6 +62,9 @@ class HoldingProxy:
         return app
 
     async def _forward(self, request: web.Request) -> web.Response:
+        if request.path in self._refused_paths:
+            self.refused.set()
+            return web.json_response(_NO_DATABASE, status=503)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         async with self._http.request(
             request.method,

@@ -17,7 +17,7 @@ from tests.gateway_helpers import (
     gateway_config,
     running_gateway,
 )
-from tests.proxy_helpers import holding_proxy
+from tests.proxy_helpers import CHAT_LIST_PATH, holding_proxy
 
 
 async def rest_send(gw: Gateway, sender: User, to: User, text: str) -> dict:
@@ -170,4 +170,33 @@ async def test_a_socket_works_before_its_live_stream_and_then_gets_what_it_misse
                 await b.next("ready", timeout=30)
                 await rest_send(gw, alice, bob, "live")
                 assert seqs(await b.messages(1)) == [5]
+                await b.nothing("message")
+
+
+async def test_a_chat_list_failing_as_the_socket_goes_live_delays_ready_but_loses_nothing(
+    embedded: EmbeddedStack, alice: User, bob: User
+) -> None:
+    """If the Data API cannot list the user's chats when their stream comes up, the socket
+    is still answered; once it can, what was committed meanwhile arrives in order, then
+    `ready`, then live messages."""
+    async with holding_proxy(embedded.url) as proxy:
+        config = gateway_config(embedded, supabase={"url": proxy.url})
+        async with running_gateway(config, embedded) as gw:
+            await proxy.cut()  # the stream comes up only once the chat list fails
+            async with connect(gw, f"/ws/{alice.id}", token=bob.token, live=False) as b:
+                await b.send({"type": "ping"})
+                await b.next("pong")  # its start point is read
+                proxy.refuse(CHAT_LIST_PATH)
+                for n in range(3):
+                    await rest_send(gw, alice, bob, f"while the chat list fails {n}")
+                proxy.release()
+                await asyncio.wait_for(proxy.refused.wait(), 30)  # going live read it, in vain
+                await b.send({"type": "ping"})
+                await b.next("pong")
+                assert not b.live.is_set()
+                proxy.restore()
+                assert seqs(await b.messages(3)) == [1, 2, 3]
+                await b.next("ready")
+                await rest_send(gw, alice, bob, "live")
+                assert seqs(await b.messages(1)) == [4]
                 await b.nothing("message")
