@@ -126,24 +126,23 @@ class Hub:
             self._spawn(self._go_live(user, state))
 
     async def _go_live(self, user: str, state: UserState) -> None:
-        """Subscribe, then read the chat list again (each retried until it works or the
-        user is gone) and deliver what was committed between the start point and the
-        subscription; then tell the user's sockets `ready`."""
+        """Subscribe, read the chat list again, deliver what was committed between the
+        start point and the subscription (each step retried until it works or the user is
+        gone); then tell the user's sockets `ready`."""
         start = dict(state.known_seq) if state.known_seq is not None else None
         if not await self._until_done(user, state, partial(self._subscribe, user)):
             return
-        read = await self._until_done(user, state, partial(self._read_chats, state))
-        if read is None:
+        chats = await self._until_done(user, state, partial(self._read_chats, state))
+        if chats is None:
             return
-        token, chats = read
         if state.known_seq is None:
             # No start point was read: nothing older than now is owed to anyone.
             state.known_seq = start = _seq_map(chats)
             for conn in state.connections:
                 conn.start_from(start)
         self._remember_peers(user, state, chats)
-        await self._catch_up(user, state, token, chats, start or {})
-        if self.users.get(user) is state:
+        catch_up = partial(self._catch_up, user, state, chats, start or {})
+        if await self._until_done(user, state, catch_up):
             state.live = True
             for conn in state.connections:
                 conn.send(READY)
@@ -160,13 +159,10 @@ class Hub:
             await asyncio.sleep(RESUBSCRIBE_PAUSE_SECONDS)  # never a hot retry loop
         return None
 
-    async def _read_chats(self, state: UserState) -> tuple[str, list[dict[str, Any]]] | None:
-        """The chat list, read with the user's freshest token, and that token."""
+    async def _read_chats(self, state: UserState) -> list[dict[str, Any]] | None:
+        """The chat list, read with the user's freshest token (None: it failed)."""
         token = state.token()
-        if token is None:  # no socket left: the user's state is gone
-            return None
-        chats = await self._snapshot(token)
-        return None if chats is None else (token, chats)
+        return None if token is None else await self._snapshot(token)
 
     async def _snapshot(self, token: str) -> list[dict[str, Any]] | None:
         try:
@@ -325,40 +321,40 @@ class Hub:
             conn.offer(chat_id, Outgoing(int(row["seq"]), encode(message_frame(message))))
 
     async def recover_user(self, user: str) -> None:
-        """Upstream was interrupted for this user: read what was missed from the database."""
+        """Upstream was interrupted for this user: read what was missed from the database
+        (retrying while the Data API fails, as long as the user is here)."""
         state = self.users.get(user)
-        token = state.token() if state else None
-        if state is None or token is None or state.known_seq is None:
+        if state is None or state.known_seq is None:
             return
         since = dict(state.known_seq)
-        chats = await self._snapshot(token)
+        chats = await self._until_done(user, state, partial(self._read_chats, state))
         if chats is not None:
-            await self._catch_up(user, state, token, chats, since)
+            await self._until_done(user, state, partial(self._catch_up, user, state, chats, since))
 
     async def _catch_up(
-        self,
-        user: str,
-        state: UserState,
-        token: str,
-        chats: list[dict[str, Any]],
-        since: dict[str, int],
-    ) -> None:
-        """Deliver every message of `chats` after `since` (sockets drop what they have)."""
+        self, user: str, state: UserState, chats: list[dict[str, Any]], since: dict[str, int]
+    ) -> Literal[True] | None:
+        """Deliver every message of `chats` after `since` (sockets drop what they have);
+        None if a read failed (or no token is left) before all of it was delivered."""
         for row in chats:
             chat_id, last = str(row["chat_id"]), int(row["last_seq"])
             after = since.get(chat_id, 0)
             while after < last:
+                token = state.token()
+                if token is None:
+                    return None
                 try:
                     page = await self.store.history(token, chat_id, PAGE, after_seq=after)
                 except GatewayError as err:
                     log.warning("catch-up read failed user=%s code=%s", user, err.code)
-                    return
+                    return None
                 if not page.rows:
                     break
                 members = _members(row, user)
                 for item in page.rows:
                     self._deliver_message(user, state, {**item, "member_ids": members})
                 after = int(page.rows[-1]["seq"])
+        return True
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -127,7 +127,15 @@ def _translate(err: APIError) -> GatewayError:
     code = _CODES.get(str(err.code))
     if code is not None:
         return GatewayError(code)
-    if str(err.code) in {"503", "502", "504", "PGRST000", "PGRST001", "PGRST002"}:
+    # No code: the answer came from in front of the Data API (its API gateway's 502/504).
+    if err.code is None or str(err.code) in {
+        "503",
+        "502",
+        "504",
+        "PGRST000",
+        "PGRST001",
+        "PGRST002",
+    }:
         return GatewayError(ErrorCode.UPSTREAM_UNAVAILABLE)
     log.error("unexpected Data API error code=%s", err.code)
     return GatewayError(ErrorCode.INTERNAL)

@@ -4,8 +4,9 @@ and whose Data API paths can be made to fail.
 A fault injector (like toxiproxy), not a stand-in: HTTP requests and WebSocket frames are
 forwarded unchanged to the real stack. `cut()` drops the proxied Realtime sockets and
 makes new Realtime upgrades wait until `release()`; the Data API and Auth keep working.
-`refuse(path)` answers requests for that path as PostgREST does when it cannot reach its
-database (503 PGRST002) until `restore()`; every other request is forwarded.
+`refuse(path)` answers requests for that path as Supabase's API gateway does when the
+Data API behind it does not answer in time (504) until `restore()`; every other request
+is forwarded. (Not a 503: postgrest-py retries GETs on 503 for up to 7 s by itself.)
 """
 
 from __future__ import annotations
@@ -20,12 +21,8 @@ from aiohttp.test_utils import TestServer
 
 REALTIME_PATH = "/realtime/v1/websocket"
 CHAT_LIST_PATH = "/rest/v1/rpc/list_my_chats"  # the gateway Store's chat list
-_NO_DATABASE = {
-    "code": "PGRST002",
-    "message": "Could not query the database for the schema cache. Retrying.",
-    "details": None,
-    "hint": None,
-}
+HISTORY_PATH = "/rest/v1/messages"  # the gateway Store's message history
+_TIMED_OUT = {"message": "The upstream server is timing out"}
 _HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "content-encoding"}
 
 
@@ -49,7 +46,7 @@ class HoldingProxy:
         self._open.set()
 
     def refuse(self, path: str) -> None:
-        """Requests for `path` fail with 503 (PGRST002) until `restore()`."""
+        """Requests for `path` fail with 504 until `restore()`."""
         self._refused_paths.add(path)
 
     def restore(self) -> None:
@@ -64,7 +61,7 @@ class HoldingProxy:
     async def _forward(self, request: web.Request) -> web.Response:
         if request.path in self._refused_paths:
             self.refused.set()
-            return web.json_response(_NO_DATABASE, status=503)
+            return web.json_response(_TIMED_OUT, status=504)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         async with self._http.request(
             request.method,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 
+import pytest
+
 from gateway.embedded.realtime import hub_key
 from tests.conftest import EmbeddedStack
 from tests.gateway_helpers import (
@@ -17,7 +19,7 @@ from tests.gateway_helpers import (
     gateway_config,
     running_gateway,
 )
-from tests.proxy_helpers import CHAT_LIST_PATH, holding_proxy
+from tests.proxy_helpers import CHAT_LIST_PATH, HISTORY_PATH, holding_proxy
 
 
 async def rest_send(gw: Gateway, sender: User, to: User, text: str) -> dict:
@@ -173,12 +175,13 @@ async def test_a_socket_works_before_its_live_stream_and_then_gets_what_it_misse
                 await b.nothing("message")
 
 
-async def test_a_chat_list_failing_as_the_socket_goes_live_delays_ready_but_loses_nothing(
-    embedded: EmbeddedStack, alice: User, bob: User
+@pytest.mark.parametrize("failing", [CHAT_LIST_PATH, HISTORY_PATH], ids=["chat list", "history"])
+async def test_a_data_api_failure_as_the_socket_goes_live_delays_ready_but_loses_nothing(
+    embedded: EmbeddedStack, alice: User, bob: User, failing: str
 ) -> None:
-    """If the Data API cannot list the user's chats when their stream comes up, the socket
-    is still answered; once it can, what was committed meanwhile arrives in order, then
-    `ready`, then live messages."""
+    """If the Data API cannot list the user's chats, or read the messages they missed,
+    when their stream comes up, the socket is still answered; once it can, what was
+    committed meanwhile arrives in order, then `ready`, then live messages."""
     async with holding_proxy(embedded.url) as proxy:
         config = gateway_config(embedded, supabase={"url": proxy.url})
         async with running_gateway(config, embedded) as gw:
@@ -186,9 +189,9 @@ async def test_a_chat_list_failing_as_the_socket_goes_live_delays_ready_but_lose
             async with connect(gw, f"/ws/{alice.id}", token=bob.token, live=False) as b:
                 await b.send({"type": "ping"})
                 await b.next("pong")  # its start point is read
-                proxy.refuse(CHAT_LIST_PATH)
+                proxy.refuse(failing)
                 for n in range(3):
-                    await rest_send(gw, alice, bob, f"while the chat list fails {n}")
+                    await rest_send(gw, alice, bob, f"while the Data API fails {n}")
                 proxy.release()
                 await asyncio.wait_for(proxy.refused.wait(), 30)  # going live read it, in vain
                 await b.send({"type": "ping"})
@@ -200,3 +203,20 @@ async def test_a_chat_list_failing_as_the_socket_goes_live_delays_ready_but_lose
                 await rest_send(gw, alice, bob, "live")
                 assert seqs(await b.messages(1)) == [4]
                 await b.nothing("message")
+
+
+async def test_a_data_api_gateway_timeout_is_reported_as_upstream_unavailable(
+    embedded: EmbeddedStack, alice: User, bob: User
+) -> None:
+    """A 504 from in front of the Data API is a retryable outage, not an internal error."""
+    async with holding_proxy(embedded.url) as proxy:
+        config = gateway_config(embedded, supabase={"url": proxy.url})
+        async with running_gateway(config, embedded) as gw:
+            await rest_send(gw, alice, bob, "hello")
+            proxy.refuse(HISTORY_PATH)
+            status, body = await api(gw, "GET", f"/api/chat/{bob.id}/messages", token=alice.token)
+            assert (status, body["error"]["code"]) == (503, "upstream_unavailable")
+            proxy.restore()
+            status, body = await api(gw, "GET", f"/api/chat/{bob.id}/messages", token=alice.token)
+            assert status == 200
+            assert [m["message_text"] for m in body["messages"]] == ["hello"]
