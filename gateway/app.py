@@ -17,7 +17,9 @@ from aiohttp import WSCloseCode, web
 from gateway import health, openapi, rest, ws
 from gateway.auth import TokenVerifier
 from gateway.config import Config
+from gateway.connection import Connection
 from gateway.errors import ErrorCode, GatewayError
+from gateway.heartbeat import Heartbeat
 from gateway.http_transport import AiohttpTransport, DataApiClient, data_api_session
 from gateway.hub import Hub
 from gateway.jwks import JwksCache
@@ -91,7 +93,10 @@ def _services_ctx(config: Config) -> object:
             metrics.gauge(
                 "gateway_upstream_channels", "Realtime channels joined.", upstream.channel_count
             )
-            app[services_key] = Services(config, verifier, store, hub, presence, upstream, metrics)
+            heartbeat = Heartbeat[Connection](config.limits.ws_heartbeat_seconds)
+            app[services_key] = Services(
+                config, verifier, store, hub, presence, upstream, metrics, heartbeat
+            )
             await upstream.start()
             await presence.start()
             # Everything built so far (modules, schemas, clients) lives as long as the
@@ -106,6 +111,7 @@ def _services_ctx(config: Config) -> object:
                 yield
             finally:
                 app[services_key].expiry.close()
+                await heartbeat.close()
                 await hub.close()
                 await presence.close()
                 await upstream.close()

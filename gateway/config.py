@@ -136,6 +136,11 @@ class LimitsConfig(_Section):
     ws_max_frame_bytes: int = Field(65536, ge=1024, description="Largest inbound WebSocket frame.")
     ws_queue_max: int = Field(1024, ge=1, description="Outgoing frames queued per socket.")
     ws_auth_timeout_seconds: float = Field(5.0, gt=0, description="Time to send the auth frame.")
+    ws_heartbeat_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A socket quiet this long is pinged; silent half as long again, it is closed.",
+    )
     upstream_joins_per_second: float = Field(
         100.0, gt=0, description="Realtime channel joins per second (your plan's quota)."
     )

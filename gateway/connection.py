@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,8 @@ class Connection:
         "id",
         "identity",
         "peer_id",
+        "pinged",
+        "seen",
         "sending",
         "since_for_new_chat",
         "writer",
@@ -78,6 +81,8 @@ class Connection:
         self.closing = False
         self.writer: asyncio.Task[None] | None = None
         self.closer: asyncio.Task[None] | None = None
+        self.seen = time.monotonic()  # the last frame received (the heartbeat reads it)
+        self.pinged = 0.0
 
     @property
     def user_id(self) -> str:
@@ -89,6 +94,19 @@ class Connection:
 
     def expire(self) -> None:
         self.close_soon(GatewayError(ErrorCode.TOKEN_EXPIRED))
+
+    # Heartbeat ----------------------------------------------------------------------------
+
+    def heard(self) -> None:
+        self.seen = time.monotonic()
+
+    async def ping(self) -> None:
+        if not self.closing:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.ws.ping()
+
+    def unresponsive(self) -> None:
+        self.close_soon(GatewayError(ErrorCode.HEARTBEAT_TIMEOUT))
 
     # Scope --------------------------------------------------------------------------------
 

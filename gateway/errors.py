@@ -45,6 +45,7 @@ class ErrorCode(Enum):
     FORBIDDEN = ErrorSpec(403, None, "not allowed")
     # Capacity and dependencies.
     SLOW_CONSUMER = ErrorSpec(503, 1013, "the client is not reading fast enough")
+    HEARTBEAT_TIMEOUT = ErrorSpec(408, 4008, "no answer to the gateway's ping in time")
     UPSTREAM_UNAVAILABLE = ErrorSpec(503, None, "Supabase is not reachable; try again")
     SHUTTING_DOWN = ErrorSpec(503, 1001, "the gateway is shutting down")
     INTERNAL = ErrorSpec(500, 1011, "internal error")

@@ -11,6 +11,7 @@ from gateway.auth import TokenVerifier
 from gateway.config import Config
 from gateway.connection import Connection
 from gateway.expiry import ExpiryWatch
+from gateway.heartbeat import Heartbeat
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.presence import Presence
@@ -27,6 +28,7 @@ class Services:
     presence: Presence
     upstream: Upstream
     metrics: Metrics
+    heartbeat: Heartbeat[Connection]
     sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)
     expiry: ExpiryWatch[Connection] = field(default_factory=lambda: ExpiryWatch(Connection.expire))
 

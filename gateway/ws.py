@@ -10,10 +10,11 @@ arrives in an `auth` frame first.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from gateway.actions import Actions, parse_peer
 from gateway.auth import Identity, request_token
@@ -56,8 +57,10 @@ async def _serve(request: web.Request, peer_id: str | None) -> web.WebSocketResp
     check_origin(request, services.config.server.cors_origins)
     since_seq = _since_seq(request) if peer_id is not None else None
     token = request_token(request.headers, request.query)
+    # Pings and pongs are ours (gateway/heartbeat.py): aiohttp's heartbeat costs two
+    # timers per socket, and with autoping it hides the pongs the heartbeat waits for.
     ws = web.WebSocketResponse(
-        heartbeat=30.0, max_msg_size=limits.ws_max_frame_bytes, compress=False
+        autoping=False, max_msg_size=limits.ws_max_frame_bytes, compress=False
     )
     await ws.prepare(request)
     services.sockets.add(ws)
@@ -85,7 +88,8 @@ async def _authenticate(
     if token is None:
         timeout = services.config.limits.ws_auth_timeout_seconds
         try:
-            msg = await ws.receive(timeout=timeout)
+            async with asyncio.timeout(timeout):
+                msg = await _next_data_frame(ws)
         except TimeoutError:
             raise GatewayError(ErrorCode.AUTH_TIMEOUT) from None
         if msg.type != WSMsgType.TEXT:
@@ -97,11 +101,22 @@ async def _authenticate(
     return await services.verifier.verify(token)
 
 
+async def _next_data_frame(ws: web.WebSocketResponse) -> WSMessage:
+    """The next frame that is not a ping or pong (a ping is answered)."""
+    while True:
+        msg = await ws.receive()
+        if msg.type is WSMsgType.PING:
+            await ws.pong(msg.data)
+        elif msg.type is not WSMsgType.PONG:
+            return msg
+
+
 async def _run(conn: Connection, services: Services, since_seq: int | None) -> None:
     ws, hub, metrics = conn.ws, services.hub, services.metrics
     metrics.socket_opened()
     actions = Actions(services, conn)
     services.expiry.watch(conn)
+    services.heartbeat.watch(conn)
     try:
         resume_chat = await _resume_point(conn, actions, since_seq)
         await hub.attach(conn)
@@ -111,8 +126,12 @@ async def _run(conn: Connection, services: Services, since_seq: int | None) -> N
             if resume_chat is not None:
                 await actions.catch_up(resume_chat, since_seq, reset=False)
         async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                conn.send(GatewayError(ErrorCode.INVALID_JSON, "send text frames").frame())
+            conn.heard()
+            if msg.type is not WSMsgType.TEXT:
+                if msg.type is WSMsgType.PING:
+                    await ws.pong(msg.data)
+                elif msg.type is not WSMsgType.PONG:
+                    conn.send(GatewayError(ErrorCode.INVALID_JSON, "send text frames").frame())
                 continue
             try:
                 frame = parse_frame(msg.data)
@@ -131,6 +150,7 @@ async def _run(conn: Connection, services: Services, since_seq: int | None) -> N
         await conn.close_with(GatewayError(ErrorCode.INTERNAL))
     finally:
         services.expiry.unwatch(conn)
+        services.heartbeat.unwatch(conn)
         hub.detach(conn)
         metrics.socket_closed()
         if ws.close_code is None and not conn.closing:

@@ -348,3 +348,53 @@ async def test_a_client_that_stops_reading_is_cut_off_and_others_carry_on(
             assert [m["seq"] for m in await reader.messages(sent)] == list(range(1, sent + 1))
         await asyncio.wait_for(drain(stalled), 30)  # now read: the close frame is there
         assert stalled.close_code == 1013
+
+
+# Heartbeat ----------------------------------------------------------------------------------
+
+
+async def _until(ws: aiohttp.ClientWebSocketResponse, kind: aiohttp.WSMsgType) -> aiohttp.WSMessage:
+    """The next frame of `kind`; text frames (ready, presence) may come before it."""
+    while True:
+        msg = await ws.receive()
+        if msg.type is kind:
+            return msg
+        assert msg.type is aiohttp.WSMsgType.TEXT, msg
+
+
+async def test_a_client_that_stops_answering_pings_is_closed_with_4008(
+    embedded: EmbeddedStack, alice: User
+) -> None:
+    config = gateway_config(embedded, limits={"ws_heartbeat_seconds": 0.4})
+    async with running_gateway(config, embedded) as gw, aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(gw.ws_url + "/ws", params={"token": alice.token}, autoping=False)
+        async with asyncio.timeout(10):
+            await _until(ws, aiohttp.WSMsgType.PING)  # and never answer it
+            error = await _until(ws, aiohttp.WSMsgType.TEXT)
+            while error.json()["type"] != "error":
+                error = await _until(ws, aiohttp.WSMsgType.TEXT)
+            assert error.json()["code"] == "heartbeat_timeout"
+            await _until(ws, aiohttp.WSMsgType.CLOSE)
+        assert ws.close_code == 4008
+
+
+async def test_answering_pings_keeps_a_quiet_socket_open_and_client_pings_are_answered(
+    embedded: EmbeddedStack, alice: User
+) -> None:
+    config = gateway_config(embedded, limits={"ws_heartbeat_seconds": 0.4})
+    async with running_gateway(config, embedded) as gw, aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(gw.ws_url + "/ws", autoping=False)
+        async with asyncio.timeout(10):
+            await ws.ping(b"before auth")
+            assert (await _until(ws, aiohttp.WSMsgType.PONG)).data == b"before auth"
+            await ws.send_json({"type": "auth", "token": alice.token})
+            for _ in range(3):  # three quiet periods, each ended by the gateway's ping
+                await ws.pong((await _until(ws, aiohttp.WSMsgType.PING)).data)
+            await ws.ping(b"after auth")
+            assert (await _until(ws, aiohttp.WSMsgType.PONG)).data == b"after auth"
+            await ws.send_json({"type": "ping"})
+            reply = await _until(ws, aiohttp.WSMsgType.TEXT)
+            while reply.json()["type"] != "pong":
+                reply = await _until(ws, aiohttp.WSMsgType.TEXT)
+        assert not ws.closed
+        await ws.close()
