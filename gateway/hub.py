@@ -54,7 +54,8 @@ class PresenceTracker(Protocol):
 
 @dataclass(slots=True)
 class UserState:
-    connections: set[Connection] = field(default_factory=set)
+    # A user's sockets: a handful at most, so a list (56 bytes, a set is 216; one per user).
+    connections: list[Connection] = field(default_factory=list)
     known_seq: dict[str, int] | None = None  # chat → highest seq seen (None: list unknown)
     peers: set[str] = field(default_factory=set)
     chat_peer: dict[str, str] = field(default_factory=dict)  # direct chat → the other member
@@ -96,10 +97,10 @@ class Hub:
         state = self.users.get(user)
         if state is None:
             state = self.users[user] = UserState()
-            state.connections.add(conn)
+            state.connections.append(conn)
             await self._first_socket(user, state, conn)
         else:
-            state.connections.add(conn)
+            state.connections.append(conn)
             if state.live:
                 conn.send(READY)  # else _go_live tells every socket of the user
             try:
@@ -197,7 +198,8 @@ class Hub:
         state = self.users.get(user)
         if state is None:
             return
-        state.connections.discard(conn)
+        if conn in state.connections:
+            state.connections.remove(conn)
         if not state.connections:
             del self.users[user]
             for peer in state.peers:

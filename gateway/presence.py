@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 
 TOPIC = "online-users"
 TRACK_TIMEOUT_SECONDS = 5.0
+# Users per meta: ~80 KB of ids, well under the 256 KB payload cap of Supabase's Free plan.
+# Fewer, larger shards matter: every shard's join receives (and realtime-py keeps) every
+# meta of the topic, so a gateway holds `shards x users` ids — at 10,000 users, 500 per
+# shard cost ~1.9 KB of memory per user and 2,000 per shard ~0.5 KB.
+SHARD_SIZE = 2000
 
 
 @dataclass(eq=False)
@@ -76,7 +81,7 @@ class Presence:
         gateway_id: str,
         on_change: Callable[[str, bool], None],
         update_interval_seconds: float = 6.5,
-        shard_size: int = 500,
+        shard_size: int = SHARD_SIZE,
     ) -> None:
         self._upstream = upstream
         self.gateway_id = gateway_id

@@ -71,6 +71,28 @@ class SocketDead(Exception):
     """A generation could not be brought up."""
 
 
+class _JoinWatch:
+    """realtime-py's subscribe callback for one join (guarded: it runs inside realtime-py's
+    listener). A slotted object, not a closure: there is one per online user."""
+
+    __slots__ = ("channel", "entry", "gen", "sock")
+
+    def __init__(
+        self,
+        sock: UpstreamSocket,
+        gen: _Generation,
+        entry: ChannelEntry,
+        channel: AsyncRealtimeChannel,
+    ) -> None:
+        self.sock, self.gen, self.entry, self.channel = sock, gen, entry, channel
+
+    def __call__(self, state: RealtimeSubscribeStates, error: Exception | None) -> None:
+        try:
+            self.sock._join_state(self.gen, self.entry, self.channel, state, error)
+        except Exception:
+            log.exception("callback failed: state %s", self.entry.spec.topic)
+
+
 class _Held(NamedTuple):
     entry: ChannelEntry  # the wish this channel object serves
     channel: AsyncRealtimeChannel
@@ -309,23 +331,30 @@ class UpstreamSocket:
         gen.channels[topic] = _Held(entry, channel)
         if entry.spec.configure is not None:
             guarded(entry.spec.configure, f"configure {topic}")(channel)
+        gen.spawn(channel.subscribe(_JoinWatch(self, gen, entry, channel)))
 
-        def on_state(state: RealtimeSubscribeStates, error: Exception | None) -> None:
-            if gen.dead.is_set() or gen.channel(topic) is not channel:
-                return  # a channel object we already let go of
-            if state == RealtimeSubscribeStates.SUBSCRIBED:
-                gen.joined.add(topic)
-                entry.refusals = 0
-                again, entry.ever_subscribed = entry.ever_subscribed, True
-                entry.set_subscribed(True)
-                if entry.spec.on_subscribed is not None:
-                    guarded(entry.spec.on_subscribed, f"subscribed {topic}")(again)
-            elif state == RealtimeSubscribeStates.CHANNEL_ERROR and topic not in gen.joined:
-                gen.spawn(self._refused(gen, entry, channel, error))
-            else:
-                gen.die(f"channel {topic} {state.value}")
-
-        gen.spawn(channel.subscribe(guarded(on_state, f"state {topic}")))
+    def _join_state(
+        self,
+        gen: _Generation,
+        entry: ChannelEntry,
+        channel: AsyncRealtimeChannel,
+        state: RealtimeSubscribeStates,
+        error: Exception | None,
+    ) -> None:
+        topic = entry.spec.topic
+        if gen.dead.is_set() or gen.channel(topic) is not channel:
+            return  # a channel object we already let go of
+        if state == RealtimeSubscribeStates.SUBSCRIBED:
+            gen.joined.add(topic)
+            entry.refusals = 0
+            again, entry.ever_subscribed = entry.ever_subscribed, True
+            entry.set_subscribed(True)
+            if entry.spec.on_subscribed is not None:
+                entry.spec.on_subscribed(again)
+        elif state == RealtimeSubscribeStates.CHANNEL_ERROR and topic not in gen.joined:
+            gen.spawn(self._refused(gen, entry, channel, error))
+        else:
+            gen.die(f"channel {topic} {state.value}")
 
     async def _refused(
         self,
