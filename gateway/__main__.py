@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from gateway.config import Config, ConfigError, effective, load_config
 from gateway.loop import run
 from gateway.migrate import MigrationError, migrate
+from gateway.signals import die_with_parent
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -83,6 +84,7 @@ def _token(config: Config, email: str, password: str | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    die_with_parent()
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

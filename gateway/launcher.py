@@ -21,7 +21,7 @@ from aiohttp import web
 
 from gateway.app import create_app
 from gateway.config import Config
-from gateway.signals import wait_for_stop_signal
+from gateway.signals import child_env, wait_for_stop_signal
 
 READY_TIMEOUT_SECONDS = 120.0
 
@@ -79,7 +79,7 @@ async def embedded_child(config_path: str) -> AsyncIterator[Project]:
         config_path,
         "embedded",
         stdout=asyncio.subprocess.PIPE,
-        env=dict(os.environ),
+        env=child_env(os.environ),
         start_new_session=True,
     )
     forward: asyncio.Task[None] | None = None

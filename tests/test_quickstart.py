@@ -5,11 +5,13 @@ path: with SUPABASE_URL and keys the gateway serves that project."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
 import aiohttp
 import jwt
+import psutil  # type: ignore[import-untyped]
 
 from tests.conftest import free_port
 from tests.gateway_helpers import Client
@@ -52,6 +54,29 @@ async def test_two_commands_two_tokens_two_clients(tmp_path: Path) -> None:
             await b.close()
         assert await stop(gateway) == 0
     # The embedded PostgreSQL stopped with it.
+    assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()
+
+
+async def test_a_killed_gateway_takes_its_embedded_stack_with_it(tmp_path: Path) -> None:
+    """SIGKILL leaves the launcher no chance to clean up: its embedded stack (told by the
+    kernel that its parent died) stops by itself, PostgreSQL included."""
+    env = {
+        **os.environ,
+        "GATEWAY_SERVER_PORT": str(free_port()),
+        "GATEWAY_EMBEDDED_API_PORT": str(free_port()),
+        "GATEWAY_EMBEDDED_DB_PORT": str(free_port()),
+        "GATEWAY_EMBEDDED_DATA_DIR": str(tmp_path / "data"),
+    }
+    async with running(env=env) as gateway:
+        await wait_for_line(gateway, r"Gateway:\s+(\S+)")
+        children = psutil.Process(gateway.pid).children(recursive=True)
+        assert len(children) >= 2  # the embedded stack and its PostgreSQL
+        gateway.kill()
+        await gateway.wait()
+        _, alive = await asyncio.to_thread(psutil.wait_procs, children, timeout=60)
+        for leftover in alive:  # the failure to report; do not leave them running
+            leftover.kill()
+        assert alive == []
     assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()
 
 

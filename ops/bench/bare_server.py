@@ -21,7 +21,7 @@ from aiohttp import WSMsgType, web
 
 from gateway.config import LISTEN_BACKLOG
 from gateway.loop import run
-from gateway.signals import wait_for_stop_signal
+from gateway.signals import die_with_parent, wait_for_stop_signal
 
 sockets_key = web.AppKey("sockets", dict[str, web.WebSocketResponse])
 seqs_key = web.AppKey("seqs", defaultdict[str, int])
@@ -97,6 +97,7 @@ async def _main(port: int) -> None:
 
 
 def main() -> None:
+    die_with_parent()
     parser = argparse.ArgumentParser(prog="python -m ops.bench.bare_server")
     parser.add_argument("--port", type=int, default=0)
     run(_main(parser.parse_args().port))

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 
+from gateway.signals import child_env
+
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +81,12 @@ class Processes:
         out, err = self.log_dir / f"{name}.out.log", self.log_dir / f"{name}.err.log"
         with out.open("wb") as out_f, err.open("wb") as err_f:
             proc = subprocess.Popen(
-                argv, cwd=ROOT, env=env, stdout=out_f, stderr=err_f, start_new_session=True
+                argv,
+                cwd=ROOT,
+                env=child_env(env),
+                stdout=out_f,
+                stderr=err_f,
+                start_new_session=True,
             )
         started = Started(name, proc, out, err)
         self.started.append(started)
