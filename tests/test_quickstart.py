@@ -20,14 +20,19 @@ from tests.process_helpers import read_status, run, running, stop, wait_for_line
 STARTUP = 120.0
 
 
-async def test_two_commands_two_tokens_two_clients(tmp_path: Path) -> None:
-    env = {
+def _embedded_env(tmp_path: Path) -> dict[str, str]:
+    """The quick start's environment on free ports, its data under tmp_path."""
+    return {
         **os.environ,
         "GATEWAY_SERVER_PORT": str(free_port()),
         "GATEWAY_EMBEDDED_API_PORT": str(free_port()),
         "GATEWAY_EMBEDDED_DB_PORT": str(free_port()),
         "GATEWAY_EMBEDDED_DATA_DIR": str(tmp_path / "data"),
     }
+
+
+async def test_two_commands_two_tokens_two_clients(tmp_path: Path) -> None:
+    env = _embedded_env(tmp_path)
     async with running(env=env) as gateway:
         base = (await wait_for_line(gateway, r"Gateway:\s+(\S+)"))[1]
         alice = await run("token", "alice@example.com", env=env)
@@ -60,13 +65,7 @@ async def test_two_commands_two_tokens_two_clients(tmp_path: Path) -> None:
 async def test_a_killed_gateway_takes_its_embedded_stack_with_it(tmp_path: Path) -> None:
     """SIGKILL leaves the launcher no chance to clean up: its embedded stack (told by the
     kernel that its parent died) stops by itself, PostgreSQL included."""
-    env = {
-        **os.environ,
-        "GATEWAY_SERVER_PORT": str(free_port()),
-        "GATEWAY_EMBEDDED_API_PORT": str(free_port()),
-        "GATEWAY_EMBEDDED_DB_PORT": str(free_port()),
-        "GATEWAY_EMBEDDED_DATA_DIR": str(tmp_path / "data"),
-    }
+    env = _embedded_env(tmp_path)
     async with running(env=env) as gateway:
         await wait_for_line(gateway, r"Gateway:\s+(\S+)")
         children = psutil.Process(gateway.pid).children(recursive=True)
