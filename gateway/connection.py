@@ -126,7 +126,7 @@ class Connection:
         None means the starting point is unknown: a chat's cursor then starts at the
         first message that arrives.
         """
-        self._start_seq = dict(known_seq) if known_seq is not None else None
+        self._start_seq = known_seq  # not copied: callers pass a dict no one changes
 
     def cursor(self, chat_id: str, first_seq: int) -> ChatCursor:
         cursor = self._cursors.get(chat_id)

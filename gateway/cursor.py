@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     """A message ready to send: its seq and its encoded `message` frame."""
 
@@ -20,19 +20,21 @@ class Outgoing:
     text: str
 
 
-@dataclass
+@dataclass(slots=True)
 class ChatCursor:
+    """One per socket and chat. What arrived ahead of `expected` waits in one dict: the
+    frame to send, or None for an own message already acked (its ack was the frame)."""
+
     expected: int  # the next seq this socket has not seen
-    _waiting: dict[int, Outgoing] = field(default_factory=dict)  # arrived early
-    _acked: set[int] = field(default_factory=set)  # own messages acked ahead of expected
+    _ahead: dict[int, Outgoing | None] = field(default_factory=dict)
 
     def offer(self, item: Outgoing) -> list[Outgoing]:
         """A message arrived; return what can be sent now, in order."""
         seq = item.seq
-        if seq < self.expected or seq in self._acked or seq in self._waiting:
+        if seq < self.expected or seq in self._ahead:
             return []  # already delivered, acked or waiting: a duplicate
         if seq > self.expected:
-            self._waiting[seq] = item
+            self._ahead[seq] = item
             return []
         self.expected += 1
         return [item, *self._drain()]
@@ -41,28 +43,25 @@ class ChatCursor:
         """The socket's own message `seq` was acked; return what that unblocks."""
         if seq < self.expected:
             return []
-        self._waiting.pop(seq, None)  # the ack replaces the message frame
         if seq > self.expected:
-            self._acked.add(seq)
+            self._ahead[seq] = None  # the ack replaces the message frame
             return []
+        self._ahead.pop(seq, None)
         self.expected += 1
         return self._drain()
 
     def _drain(self) -> list[Outgoing]:
         ready: list[Outgoing] = []
-        while True:
-            if self.expected in self._acked:
-                self._acked.discard(self.expected)
-            elif (item := self._waiting.pop(self.expected, None)) is not None:
+        while self.expected in self._ahead:
+            item = self._ahead.pop(self.expected)
+            if item is not None:
                 ready.append(item)
-            else:
-                return ready
             self.expected += 1
+        return ready
 
     @property
     def gap(self) -> tuple[int, int] | None:
         """The missing seqs [first, last] when later ones are already here, else None."""
-        ahead = [*self._waiting, *self._acked]
-        if not ahead:
+        if not self._ahead:
             return None
-        return self.expected, min(ahead) - 1
+        return self.expected, min(self._ahead) - 1

@@ -108,7 +108,7 @@ class Hub:
             except TimeoutError:
                 log.warning("user setup slow; cursors start at first message user=%s", user)
             # The user's stream (live or catching up) carries everything after this point.
-            conn.start_from(state.known_seq)
+            conn.start_from(_copy(state.known_seq))
         for peer in state.peers:  # who of the people this user chats with is online now
             if self.presence.is_online(peer) and conn.covers(None, peer):
                 conn.send(presence_frame(peer, True))
@@ -116,21 +116,20 @@ class Hub:
     async def _first_socket(self, user: str, state: UserState, conn: Connection) -> None:
         """Pin where each chat stands, then go live in the background."""
         chats = await self._snapshot(conn.identity.token)
-        if chats is not None:
-            state.known_seq = _seq_map(chats)
-        conn.start_from(state.known_seq)
+        start = _seq_map(chats) if chats is not None else None  # never changed: shared
+        state.known_seq = _copy(start)  # moves on with every message seen
+        conn.start_from(start)
         state.ready.set_result(None)
         if self.users.get(user) is state:  # else every socket left while we read
             if chats is not None:
                 self._remember_peers(user, state, chats)
             self.presence.local_online(user)
-            self._spawn(self._go_live(user, state))
+            self._spawn(self._go_live(user, state, start))
 
-    async def _go_live(self, user: str, state: UserState) -> None:
+    async def _go_live(self, user: str, state: UserState, start: dict[str, int] | None) -> None:
         """Subscribe, read the chat list again, deliver what was committed between the
         start point and the subscription (each step retried until it works or the user is
         gone); then tell the user's sockets `ready`."""
-        start = dict(state.known_seq) if state.known_seq is not None else None
         if not await self._until_done(user, state, partial(self._subscribe, user)):
             return
         chats = await self._until_done(user, state, partial(self._read_chats, state))
@@ -138,7 +137,8 @@ class Hub:
             return
         if state.known_seq is None:
             # No start point was read: nothing older than now is owed to anyone.
-            state.known_seq = start = _seq_map(chats)
+            start = _seq_map(chats)
+            state.known_seq = dict(start)
             for conn in state.connections:
                 conn.start_from(start)
         self._remember_peers(user, state, chats)
@@ -367,6 +367,10 @@ class Hub:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _copy(seqs: dict[str, int] | None) -> dict[str, int] | None:
+    return dict(seqs) if seqs is not None else None
 
 
 def _seq_map(chats: list[dict[str, Any]]) -> dict[str, int]:
