@@ -124,7 +124,6 @@ async def _run(conn: Connection, services: Services, since_seq: int | None) -> N
     metrics.socket_opened()
     actions = Actions(services, conn)
     services.expiry.watch(conn)
-    services.heartbeat.watch(conn)
     try:
         resume_chat = await _resume_point(conn, actions, since_seq)
         await hub.attach(conn)
@@ -133,6 +132,10 @@ async def _run(conn: Connection, services: Services, since_seq: int | None) -> N
                 resume_chat = await _existing_chat(actions, conn.peer_id)
             if resume_chat is not None:
                 await actions.catch_up(resume_chat, since_seq, reset=False)
+        # Frames (pongs included) are read from here on: the heartbeat starts now, so a long
+        # catch-up above never counts as silence.
+        conn.heard()
+        services.heartbeat.watch(conn)
         async for msg in ws:
             conn.heard()
             if msg.type is not WSMsgType.TEXT:
