@@ -30,6 +30,8 @@ _CODES = {
     "PGRST303": ErrorCode.TOKEN_EXPIRED,
     "23514": ErrorCode.MESSAGE_TOO_LONG,
 }
+# The Data API (or what is in front of it) cannot serve now: worth a retry later.
+_UNAVAILABLE = frozenset({"502", "503", "504", "PGRST000", "PGRST001", "PGRST002"})
 
 
 @dataclass(frozen=True)
@@ -128,14 +130,7 @@ def _translate(err: APIError) -> GatewayError:
     if code is not None:
         return GatewayError(code)
     # No code: the answer came from in front of the Data API (its API gateway's 502/504).
-    if err.code is None or str(err.code) in {
-        "503",
-        "502",
-        "504",
-        "PGRST000",
-        "PGRST001",
-        "PGRST002",
-    }:
+    if err.code is None or str(err.code) in _UNAVAILABLE:
         return GatewayError(ErrorCode.UPSTREAM_UNAVAILABLE)
     log.error("unexpected Data API error code=%s", err.code)
     return GatewayError(ErrorCode.INTERNAL)

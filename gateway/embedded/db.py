@@ -115,22 +115,3 @@ def _context_pairs(
         *(settings or {}).items(),
         ("role", claims.role),
     ]
-
-
-async def set_request_context(
-    conn: asyncpg.Connection,
-    claims: Claims,
-    *,
-    method: str = "POST",
-    path: str = "/",
-    headers: Mapping[str, str] | None = None,
-    settings: Mapping[str, str] | None = None,
-) -> None:
-    """Transaction-local settings PostgREST sets before the main query, inside a
-    transaction the caller opened (one statement, bind parameters)."""
-    pairs = _context_pairs(claims, method, path, headers, settings)
-    placeholders = ", ".join(
-        f"set_config(${2 * i + 1}, ${2 * i + 2}, true)" for i in range(len(pairs))
-    )
-    args = [item for pair in pairs for item in pair]
-    await conn.execute(f"select {placeholders}", *args)

@@ -120,7 +120,9 @@ async def load(
     loop = asyncio.get_running_loop()
     start = time.monotonic() + START_LEAD_SECONDS
     t0, t1 = start + o.warmup, start + o.warmup + o.duration
-    edges = [loop.call_at(t, sampler.sample) for t in (t0, t1)]  # an exact window
+    # An exact window. The times are time.monotonic(), not the loop's clock: delays, not
+    # call_at (uvloop's clock is its own, in whole milliseconds).
+    edges = [loop.call_later(t - time.monotonic(), sampler.sample) for t in (t0, t1)]
     replies = await fleet.each(
         [
             {

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from gateway.embedded.db import set_request_context
+from gateway.embedded.db import context_sql
 from gateway.embedded.keys import Claims
 from gateway.embedded.rest.sql import ident, qualified
 
@@ -115,18 +115,17 @@ class RlsChecks:
         sql = f"select exists(select 1 from {qualified(schema, table)} where {conditions})"
         conn = await self._connection()
         try:
-            await set_request_context(
-                conn, claims, method="GET", settings={"statement_timeout": STATEMENT_TIMEOUT_MS}
-            )
+            settings = {"statement_timeout": STATEMENT_TIMEOUT_MS}
+            await conn.execute(context_sql(claims, "GET", settings=settings))
             return bool(await conn.fetchval(sql, *(value for _, _, value in key)))
-        except asyncpg.PostgresError as err:
+        except (asyncpg.PostgresError, ValueError) as err:  # ValueError: a NUL in a claim
             # Supabase's poller would stall on this; here the one subscriber misses the row.
             log.warning(
                 "postgres_changes RLS check on %s.%s as %s failed: %s",
                 schema,
                 table,
                 claims.role,
-                err.sqlstate,
+                getattr(err, "sqlstate", "a NUL in the claims"),
             )
             await self._end()
             return False
