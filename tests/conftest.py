@@ -106,11 +106,13 @@ def any_cluster(request: pytest.FixtureRequest) -> Cluster:
     return cluster
 
 
-async def fresh_database(cluster: Cluster) -> str:
-    name = "t_" + uuid.uuid4().hex[:16]
+async def fresh_database(cluster: Cluster, *, migrated: bool = True, prefix: str = "t_") -> str:
+    """A new database's name: a copy of the migrated template, or empty (`migrated=False`)."""
+    name = prefix + uuid.uuid4().hex[:16]
+    template = f" template {TEMPLATE}" if migrated else ""
     admin = await asyncpg.connect(cluster.url())
     try:
-        await admin.execute(f'create database "{name}" template {TEMPLATE}')
+        await admin.execute(f'create database "{name}"{template}')
     finally:
         await admin.close()
     return name

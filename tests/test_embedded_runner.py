@@ -4,13 +4,12 @@ PostgreSQL, prints its status, serves the API and stops cleanly on Ctrl-C."""
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import aiohttp
 import asyncpg
 
-from tests.conftest import Cluster, drop_database, free_port
+from tests.conftest import Cluster, drop_database, free_port, fresh_database
 from tests.process_helpers import read_status, running, stop
 
 STATUS_KEYS = ("API URL", "DB URL", "JWT secret", "anon key", "service_role key")
@@ -67,12 +66,7 @@ async def test_data_survives_a_restart(tmp_path: Path) -> None:
 async def test_a_configured_database_url_is_used_instead_of_starting_one(
     tmp_path: Path, pg_cluster: Cluster
 ) -> None:
-    name = "given_" + uuid.uuid4().hex[:8]
-    admin = await asyncpg.connect(pg_cluster.url())
-    try:
-        await admin.execute(f'create database "{name}"')
-    finally:
-        await admin.close()
+    name = await fresh_database(pg_cluster, migrated=False, prefix="given_")
     try:
         env = {
             **stack_env(tmp_path / "data", free_port()),

@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 from gateway.embedded.bootstrap import apply_bootstrap
 from gateway.migrate import SQL_DIR, MigrationError, discover, migrate
-from tests.conftest import Cluster, drop_database
+from tests.conftest import Cluster, drop_database, fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,12 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 async def bare_database_url(pg_cluster: Cluster) -> AsyncIterator[str]:
     """A database with only the Supabase bootstrap: no app migrations yet."""
-    name = "m_" + uuid.uuid4().hex[:12]
-    admin = await asyncpg.connect(pg_cluster.url())
-    try:
-        await admin.execute(f'create database "{name}"')
-    finally:
-        await admin.close()
+    name = await fresh_database(pg_cluster, migrated=False, prefix="m_")
     url = pg_cluster.url(name)
     await apply_bootstrap(url)
     yield url
