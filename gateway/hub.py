@@ -1,9 +1,11 @@
 """Who is connected here, and routing of Realtime events to their sockets.
 
-A user's first socket reads their chat list (where each chat stands: the socket's start
-point; who their peers are) and marks them online; the user's private topic is then
-subscribed upstream in the background, and what was committed in between is read from
-the database once it is live. Their last socket undoes it. Events from Realtime are
+A user's first socket subscribes the user's private topic upstream, then reads their chat
+list (where each chat stands: the socket's start point; who their peers are) and marks
+them online: everything after that point arrives live, so one read brings the user up.
+When the join quota has no room (joins are rate-limited by Supabase), the read comes
+first, the topic is subscribed in the background, and what was committed in between is
+read from the database once it is live. Their last socket undoes it. Events from Realtime are
 routed to the sockets that cover the chat; each message is encoded once per event, not
 once per socket. When a socket's cursor reports a gap, or the upstream subscription was
 interrupted, the missing messages are read from the database by seq — Realtime is fast,
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 GAP_GRACE_SECONDS = 0.5  # how long a hole may wait for Realtime before we read the database
 ATTACH_TIMEOUT_SECONDS = 10.0
+FIRST_JOIN_SECONDS = 2.0  # how long a new user's socket waits for a join before reading first
 RESUBSCRIBE_PAUSE_SECONDS = 1.0  # between attempts to bring a user's stream up
 PAGE = 200
 
@@ -42,6 +45,7 @@ _T = TypeVar("_T")
 
 
 class Upstream(Protocol):
+    def joins_at_once(self) -> bool: ...
     async def subscribe(self, user_id: str) -> None: ...
     async def unsubscribe(self, user_id: str) -> None: ...
 
@@ -64,6 +68,8 @@ class UserState:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     live: bool = False  # subscribed upstream and caught up; sockets were told `ready`
+    # Messages that arrived live before the start point was read (subscribed first).
+    early: list[dict[str, Any]] | None = None
 
     def token(self) -> str | None:
         """The freshest token among the user's sockets, for reads on their behalf."""
@@ -114,7 +120,10 @@ class Hub:
                 conn.send(presence_frame(peer, True))
 
     async def _first_socket(self, user: str, state: UserState, conn: Connection) -> None:
-        """Pin where each chat stands, then go live in the background."""
+        """Subscribe and then read where each chat stands: live at once. Without room for a
+        join now, read first and go live in the background."""
+        if self.upstream.joins_at_once() and await self._subscribe_first(user, state, conn):
+            return
         chats = await self._snapshot(conn.identity.token)
         start = _seq_map(chats) if chats is not None else None  # never changed: shared
         state.known_seq = _copy(start)  # moves on with every message seen
@@ -125,6 +134,36 @@ class Hub:
                 self._remember_peers(user, state, chats)
             self.presence.local_online(user)
             self._spawn(self._go_live(user, state, start))
+
+    async def _subscribe_first(self, user: str, state: UserState, conn: Connection) -> bool:
+        """Subscribed before the read, every message after the start point arrives live:
+        no second read, no catch-up. False (nothing changed) if the join or the read did
+        not work out; the caller then reads first."""
+        state.early = []
+        try:
+            await asyncio.wait_for(self.upstream.subscribe(user), FIRST_JOIN_SECONDS)
+        except Exception:  # slow or failing: the background path keeps trying
+            chats = None
+        else:
+            chats = await self._snapshot(conn.identity.token)
+        early, state.early = state.early, None
+        if chats is None:
+            return False
+        start = _seq_map(chats)
+        state.known_seq = dict(start)
+        for each in state.connections:
+            each.start_from(start)
+        state.ready.set_result(None)
+        if self.users.get(user) is not state:
+            return True  # every socket left while we read
+        self._remember_peers(user, state, chats)
+        self.presence.local_online(user)
+        for row in early:  # the cursors drop what the start point already covers
+            self._deliver_message(user, state, row)
+        state.live = True
+        for each in state.connections:
+            each.send(READY)
+        return True
 
     async def _go_live(self, user: str, state: UserState, start: dict[str, int] | None) -> None:
         """Subscribe, read the chat list again, deliver what was committed between the
@@ -237,6 +276,9 @@ class Hub:
                     conn.enqueue(frame)
 
     def _deliver_message(self, user: str, state: UserState, row: dict[str, Any]) -> None:
+        if state.early is not None:
+            state.early.append(row)  # the start point is being read
+            return
         chat_id, seq = str(row["chat_id"]), int(row["seq"])
         if state.known_seq is not None and seq > state.known_seq.get(chat_id, 0):
             state.known_seq[chat_id] = seq

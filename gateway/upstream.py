@@ -153,6 +153,11 @@ class Upstream:
             log.warning("upstream subscribe not confirmed in time user=%s", user_id)
             raise GatewayError(ErrorCode.UPSTREAM_UNAVAILABLE) from None
 
+    def joins_at_once(self) -> bool:
+        """Would a subscription asked for now be joined without queueing (the upstream is
+        up and the join quota has room)?"""
+        return self.healthy and self._pacer.free()
+
     async def unsubscribe(self, user_id: str) -> None:
         home = self._homes.pop(user_id, None)
         if home is None:

@@ -59,6 +59,11 @@ class JoinPacer:
         self._burst = burst_seconds
         self._due = 0.0  # when the joins granted so far would be done at the steady rate
 
+    def free(self) -> bool:
+        """Would a join asked for now go out without waiting?"""
+        now = asyncio.get_running_loop().time()
+        return max(self._due, now) + self._interval - now <= self._burst
+
     async def wait(self) -> None:
         now = asyncio.get_running_loop().time()
         self._due = max(self._due, now) + self._interval

@@ -5,13 +5,16 @@ A fault injector (like toxiproxy), not a stand-in: HTTP requests and WebSocket f
 forwarded unchanged to the real stack. `cut()` drops the proxied Realtime sockets and
 makes new Realtime upgrades wait until `release()`; the Data API and Auth keep working.
 `refuse(path)` answers requests for that path as Supabase's API gateway does when the
-Data API behind it does not answer in time (504) until `restore()`; every other request
-is forwarded. (Not a 503: postgrest-py retries GETs on 503 for up to 7 s by itself.)
+Data API behind it does not answer in time (504) until `restore()`; `hold(path)` forwards
+them but keeps their answers until `restore()`; every other request is forwarded.
+(Not a 503: postgrest-py retries GETs on 503 for up to 7 s by itself.) `requests` counts
+the requests per path.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -35,6 +38,10 @@ class HoldingProxy:
         self._sockets: set[web.WebSocketResponse] = set()
         self._refused_paths: set[str] = set()
         self.refused = asyncio.Event()  # set once a request was answered with a failure
+        self._held_paths: set[str] = set()
+        self.holding = asyncio.Event()  # set once an answer is being held
+        self._unheld = asyncio.Event()
+        self.requests: Counter[str] = Counter()
         self._http = aiohttp.ClientSession(auto_decompress=False)
 
     async def cut(self) -> None:
@@ -49,8 +56,15 @@ class HoldingProxy:
         """Requests for `path` fail with 504 until `restore()`."""
         self._refused_paths.add(path)
 
+    def hold(self, path: str) -> None:
+        """Requests for `path` reach the stack; their answers wait until `restore()`."""
+        self._held_paths.add(path)
+        self._unheld.clear()
+
     def restore(self) -> None:
         self._refused_paths.clear()
+        self._held_paths.clear()
+        self._unheld.set()
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -59,6 +73,7 @@ class HoldingProxy:
         return app
 
     async def _forward(self, request: web.Request) -> web.Response:
+        self.requests[request.path] += 1
         if request.path in self._refused_paths:
             self.refused.set()
             return web.json_response(_TIMED_OUT, status=504)
@@ -71,6 +86,9 @@ class HoldingProxy:
             allow_redirects=False,
         ) as upstream:
             body = await upstream.read()
+            if request.path in self._held_paths:
+                self.holding.set()
+                await self._unheld.wait()
             out = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
             return web.Response(status=upstream.status, headers=out, body=body)
 

@@ -175,6 +175,31 @@ async def test_a_socket_works_before_its_live_stream_and_then_gets_what_it_misse
                 await b.nothing("message")
 
 
+async def test_a_new_user_goes_live_on_one_read_and_gets_what_came_while_it_read(
+    embedded: EmbeddedStack, alice: User, bob: User
+) -> None:
+    """With room in the join quota, a user's first socket subscribes before it reads where
+    each chat stands: one chat-list read and no history read bring it live, and messages
+    committed while that read's answer was on its way arrive once, in order."""
+    async with holding_proxy(embedded.url) as proxy:
+        config = gateway_config(embedded, supabase={"url": proxy.url})
+        async with running_gateway(config, embedded) as gw:
+            await rest_send(gw, alice, bob, "before bob came")
+            proxy.hold(CHAT_LIST_PATH)
+            async with connect(gw, f"/ws/{alice.id}", token=bob.token, live=False) as b:
+                await asyncio.wait_for(proxy.holding.wait(), 30)  # read; answer held
+                for n in range(3):
+                    await rest_send(gw, alice, bob, f"while bob's start point travels {n}")
+                proxy.restore()
+                await b.ready()
+                assert seqs(await b.messages(3)) == [2, 3, 4]
+                await rest_send(gw, alice, bob, "live")
+                assert seqs(await b.messages(1)) == [5]
+                await b.nothing("message")
+            assert proxy.requests[CHAT_LIST_PATH] == 1
+            assert proxy.requests[HISTORY_PATH] == 0
+
+
 @pytest.mark.parametrize("failing", [CHAT_LIST_PATH, HISTORY_PATH], ids=["chat list", "history"])
 async def test_a_data_api_failure_as_the_socket_goes_live_delays_ready_but_loses_nothing(
     embedded: EmbeddedStack, alice: User, bob: User, failing: str
