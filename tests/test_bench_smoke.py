@@ -96,6 +96,7 @@ async def test_a_short_run_delivers_every_message_once_in_order_and_cleans_up(
     assert result["efficiency"]["gateway_cpu_us_per_delivered"] is not None
 
     ceilings = result["ceilings"]
+    assert ceilings["hop"]["round_trips"] > 0 and ceilings["hop"]["cpu_us"] > 0
     assert ceilings["database"]["messages"] > 0
     assert ceilings["transport"]["delivered"] > 0
     assert set(ceilings["transport"]["correctness"].values()) == {0}

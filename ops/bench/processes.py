@@ -202,7 +202,12 @@ async def start_gateway(
 
 async def start_bare_server(procs: Processes) -> tuple[Started, str]:
     """The transport-only ceiling server (ops/bench/bare_server.py)."""
-    argv = [sys.executable, "-m", "ops.bench.bare_server", "--port", str(free_port())]
-    started = procs.start("bare_ws", argv, _python_env({}))
+    return await start_listener(procs, "bare_ws", "ops.bench.bare_server")
+
+
+async def start_listener(procs: Processes, name: str, module: str) -> tuple[Started, str]:
+    """`python -m <module> --port <free port>`, once it printed `listening on <where>`."""
+    argv = [sys.executable, "-m", module, "--port", str(free_port())]
+    started = procs.start(name, argv, _python_env({}))
     match = await procs.wait_for_line(started, r"listening on (\S+)")
     return started, match[1]

@@ -144,6 +144,14 @@ def markdown(result: dict[str, Any]) -> str:
         rows.append(
             _row("ceiling: WebSocket transport alone", f"{ws['delivered_per_s']} deliveries/s")
         )
+    if ceil.get("hop"):
+        hop = ceil["hop"]
+        rows.append(
+            _row(
+                "machine: one blocking round trip between two processes",
+                f"{hop['wall_us']} µs, {hop['cpu_us']} µs of CPU (both sides)",
+            )
+        )
     rows.append(
         _row(
             "our rate as a fraction of the ceilings",

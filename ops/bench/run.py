@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import loop
-from ops.bench import ceilings, phases, report, resources
+from ops.bench import ceilings, hop, phases, report, resources
 from ops.bench.fleet import Fleet, WorkerFailed, shard
 from ops.bench.options import RESULTS_MD, Options, parse_options, redacted
 from ops.bench.processes import Processes, start_bare_server, start_gateway, start_stack
@@ -126,7 +126,9 @@ class Run:
         )
         await fleet.all({"cmd": "close"})
         if o.ceilings:
-            log.info("ceilings: database, then WebSocket transport, %g s each", o.ceiling_seconds)
+            log.info(
+                "ceilings: process hop, database, WebSocket transport, %g s each", o.ceiling_seconds
+            )
         result["ceilings"] = await self._ceilings(users, chats, database_url, sampler)
         result["processes"] = self._pids(sampler)
         report.conclude(result)
@@ -140,9 +142,10 @@ class Run:
         sampler: resources.Sampler,
     ) -> dict[str, Any]:
         o = self.options
-        out: dict[str, Any] = {"database": None, "transport": None}
+        out: dict[str, Any] = {"database": None, "transport": None, "hop": None}
         if not o.ceilings:
             return out
+        out["hop"] = await hop.round_trip(self.procs, min(o.ceiling_seconds, 3.0))
         if database_url:
             out["database"] = await ceilings.database(
                 database_url,
