@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import WSCloseCode, web
 
-from gateway import health, openapi, rest, ws
+from gateway import health, openapi, realtime_parse, rest, ws
 from gateway.auth import TokenVerifier
 from gateway.config import Config
 from gateway.connection import Connection
@@ -77,6 +77,7 @@ def _services_ctx(config: Config) -> object:
                 if late.hub is not None:
                     late.hub.on_presence(user, online)
 
+            realtime_parse.install()  # realtime-py's frame parsing, ~12x faster
             upstream = Upstream(
                 f"{base}/realtime/v1",
                 config.supabase.service_key,
