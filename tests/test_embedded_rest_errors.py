@@ -3,6 +3,7 @@ and headers PostgREST answers with, as supabase-py and a browser see them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -113,6 +114,19 @@ async def test_bad_or_expired_tokens_are_401(embedded: EmbeddedStack, service: A
     assert late.headers["WWW-Authenticate"] == (
         'Bearer error="invalid_token", error_description="JWT expired"'
     )
+
+
+async def test_a_token_accepted_once_is_refused_once_it_expires(
+    embedded: EmbeddedStack, service: AsyncClient
+) -> None:
+    """Signatures are verified once and remembered; the expiry is checked on every use."""
+    user = await create_user(embedded)
+    exp = int(time.time()) + 2
+    token = embedded.keys.sign({"sub": user.id, "role": "authenticated", "exp": exp})
+    assert (await raw(embedded, "GET", "/todos", token=token)).status == 200
+    await asyncio.sleep(exp + 0.05 - time.time())  # what we wait for is the clock: ≤ 2 s
+    late = await raw(embedded, "GET", "/todos", token=token)
+    assert (late.status, late.json()["code"]) == (401, "PGRST303")
 
 
 async def test_roles_come_from_the_token(embedded: EmbeddedStack, service: AsyncClient) -> None:

@@ -3,8 +3,6 @@ as PostgREST verifies it (exp only if present; no role means anon), or anon."""
 
 from __future__ import annotations
 
-import time
-
 import jwt
 from aiohttp import web
 
@@ -12,9 +10,6 @@ from gateway.embedded.keys import HMAC_ALGORITHMS, Claims, KeyRing, TokenError
 from gateway.embedded.rest.errors import ApiError, jwt_error
 
 ANON = Claims({"role": "anon"})
-# Tokens kept verified, least recently used dropped first: more than the users active at
-# once (with 1,000 FIFO, 2,000 active users missed on nearly every request).
-CACHE_SIZE = 10_000
 
 
 def _decode_error(token: str) -> ApiError:
@@ -43,27 +38,18 @@ def _token_error(token: str, error: TokenError) -> ApiError:
 
 
 class Authenticator:
-    """Verifies each token once (like PostgREST's JWT cache); its expiry on every use."""
+    """The claims a request acts with (each token's signature is verified once, its expiry
+    on every use: see KeyRing.verify)."""
 
-    def __init__(self, keys: KeyRing, size: int = CACHE_SIZE) -> None:
+    def __init__(self, keys: KeyRing) -> None:
         self._keys = keys
-        self._size = size
-        self._verified: dict[str, Claims] = {}
 
     def claims(self, request: web.Request) -> Claims:
         apikey = request.headers.get("apikey") or request.query.get("apikey")
         token = self._keys.bearer_for(apikey, request.headers.get("Authorization"))
         if token is None:
             return ANON
-        cached = self._verified.pop(token, None)
-        if cached is not None and (cached.exp is None or cached.exp > time.time()):
-            self._verified[token] = cached  # now the most recently used
-            return cached
         try:
-            claims = self._keys.verify(token, require=())
+            return self._keys.verify(token, require=())
         except TokenError as error:
             raise _token_error(token, error) from None
-        if len(self._verified) >= self._size:
-            del self._verified[next(iter(self._verified))]  # the least recently used
-        self._verified[token] = claims
-        return claims
