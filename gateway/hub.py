@@ -149,10 +149,7 @@ class Hub:
         early, state.early = state.early, None
         if chats is None:
             return False
-        start = _seq_map(chats)
-        state.known_seq = dict(start)
-        for each in state.connections:
-            each.start_from(start)
+        _pin_start(state, chats)
         state.ready.set_result(None)
         if self.users.get(user) is not state:
             return True  # every socket left while we read
@@ -160,9 +157,7 @@ class Hub:
         self.presence.local_online(user)
         for row in early:  # the cursors drop what the start point already covers
             self._deliver_message(user, state, row)
-        state.live = True
-        for each in state.connections:
-            each.send(READY)
+        _tell_ready(state)
         return True
 
     async def _go_live(self, user: str, state: UserState, start: dict[str, int] | None) -> None:
@@ -176,16 +171,11 @@ class Hub:
             return
         if state.known_seq is None:
             # No start point was read: nothing older than now is owed to anyone.
-            start = _seq_map(chats)
-            state.known_seq = dict(start)
-            for conn in state.connections:
-                conn.start_from(start)
+            start = _pin_start(state, chats)
         self._remember_peers(user, state, chats)
         catch_up = partial(self._catch_up, user, state, chats, start or {})
         if await self._until_done(user, state, catch_up):
-            state.live = True
-            for conn in state.connections:
-                conn.send(READY)
+            _tell_ready(state)
 
     async def _until_done(
         self, user: str, state: UserState, attempt: Callable[[], Awaitable[_T | None]]
@@ -409,6 +399,21 @@ class Hub:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _pin_start(state: UserState, chats: list[dict[str, Any]]) -> dict[str, int]:
+    """Every socket of the user starts after where `chats` stand; returns that point."""
+    start = _seq_map(chats)  # never changed: shared by the sockets
+    state.known_seq = dict(start)  # moves on with every message seen
+    for conn in state.connections:
+        conn.start_from(start)
+    return start
+
+
+def _tell_ready(state: UserState) -> None:
+    state.live = True
+    for conn in state.connections:
+        conn.send(READY)
 
 
 def _copy(seqs: dict[str, int] | None) -> dict[str, int] | None:

@@ -11,6 +11,7 @@ requirements.txt; tests/test_realtime_parse.py checks the two adapters agree.
 
 from __future__ import annotations
 
+import functools
 import logging
 import typing
 from typing import Annotated, Any
@@ -30,6 +31,7 @@ def _event_literals(model: Any) -> tuple[Any, ...] | None:
     return typing.get_args(field.annotation)
 
 
+@functools.cache  # built once per process, however many gateways it starts
 def discriminated_adapter() -> TypeAdapter[Any] | None:
     """The server-message union picked by `event`, or None if its members' events are not
     distinct literals (then it would not be the same union)."""

@@ -122,10 +122,11 @@ def test_invalid_frames_are_rejected_by_both(fast: Any, name: str) -> None:
 
 
 def test_install_makes_realtime_py_use_it() -> None:
-    original = rt_client.ServerMessageAdapter
+    original = rt_client.ServerMessageAdapter  # ours already, if a gateway started here
     try:
         assert realtime_parse.install()
-        assert rt_client.ServerMessageAdapter is not original
+        assert rt_client.ServerMessageAdapter is not ServerMessageAdapter  # realtime-py's own
+        assert rt_client.ServerMessageAdapter is realtime_parse.discriminated_adapter()
         parsed = rt_client.ServerMessageAdapter.validate_json(json.dumps(VALID["broadcast"]))
         assert parsed == ServerMessageAdapter.validate_json(json.dumps(VALID["broadcast"]))
     finally:
