@@ -71,13 +71,13 @@ def _embedded(config: Config) -> int:
 
 
 def _serve(config: Config, config_path: str) -> int:
-    from gateway.launcher import serve
+    from gateway.cli.launcher import serve
 
     return run(serve(config, config_path))
 
 
 def _token(config: Config, email: str, password: str | None) -> int:
-    from gateway.token_cmd import issue_token, print_token
+    from gateway.cli.token_cmd import issue_token, print_token
 
     print_token(run(issue_token(config, email, password)))
     return EXIT_OK

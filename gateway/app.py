@@ -1,7 +1,8 @@
 """create_app(config): the gateway as an aiohttp application.
 
-Resources open in cleanup_ctx order — HTTP clients, then the Realtime upstream and
-presence, then the hub — and close in reverse, only if they opened. On shutdown every
+Resources open in cleanup_ctx order — HTTP clients, then the delivery core (local users,
+routing, recovery, the position check) and its Realtime feed and presence — and close in
+reverse, only if they opened. On shutdown every
 client socket is closed with 1001 (going away) before the upstream goes.
 """
 
@@ -14,21 +15,27 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import WSCloseCode, web
 
-from gateway import health, openapi, realtime_parse, rest, ws
-from gateway.auth import TokenVerifier
+from gateway.api import health, openapi, rest, ws
+from gateway.api.heartbeat import Heartbeat
+from gateway.api.middleware import cors, errors
+from gateway.auth.jwks import JwksCache
+from gateway.auth.verifier import TokenVerifier
 from gateway.config import Config
-from gateway.connection import Connection
+from gateway.delivery.client import Connection
+from gateway.delivery.positions import PositionCheck
+from gateway.delivery.recovery import Recovery
+from gateway.delivery.router import Router
+from gateway.delivery.users import LocalUsers
+from gateway.delivery.watchers import PeerWatch
 from gateway.errors import ErrorCode, GatewayError
-from gateway.heartbeat import Heartbeat
-from gateway.http_transport import AiohttpTransport, DataApiClient, data_api_session
-from gateway.hub import Hub
-from gateway.jwks import JwksCache
 from gateway.metrics import Metrics
-from gateway.middleware import cors, errors
-from gateway.presence import Presence
 from gateway.services import Services, services_key
-from gateway.store import Store
-from gateway.upstream import Upstream
+from gateway.supabase import realtime_parse
+from gateway.supabase.feed import Feed
+from gateway.supabase.http_transport import AiohttpTransport, DataApiClient, data_api_session
+from gateway.supabase.online import OnlineUsers
+from gateway.supabase.sockets import RealtimeSockets
+from gateway.supabase.store import ServiceReads, Store
 
 GC_YOUNG_THRESHOLD = 50_000
 
@@ -39,18 +46,11 @@ def jwks_url(config: Config) -> str:
     )
 
 
-class _Late:
-    """Forwards to the hub once it exists (the upstream is built before the hub)."""
-
-    hub: Hub | None = None
-
-
 def _services_ctx(config: Config) -> object:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         base = config.supabase.url.rstrip("/")
-        gateway_id = uuid.uuid4().hex[:12]
+        service_key = config.supabase.service_key
         metrics = Metrics()
-        late = _Late()
         async with (
             data_api_session() as data_api,
             DataApiClient(transport=AiohttpTransport(data_api), timeout=10.0) as http,
@@ -64,42 +64,56 @@ def _services_ctx(config: Config) -> object:
                 leeway_seconds=config.auth.leeway_seconds,
             )
             store = Store(f"{base}/rest/v1", config.supabase.anon_key, http)
-
-            def on_event(user: str, event: str, payload: dict[str, object]) -> None:
-                if late.hub is not None:
-                    late.hub.on_event(user, event, payload)
-
-            async def on_resubscribed(user: str) -> None:
-                if late.hub is not None:
-                    await late.hub.recover_user(user)
-
-            def on_presence(user: str, online: bool) -> None:
-                if late.hub is not None:
-                    late.hub.on_presence(user, online)
-
+            service = ServiceReads(store, service_key)
             realtime_parse.install()  # realtime-py's frame parsing, ~12x faster
-            upstream = Upstream(
+            sockets = RealtimeSockets(
                 f"{base}/realtime/v1",
-                config.supabase.service_key,
-                on_event=on_event,
-                on_resubscribed=on_resubscribed,
-                gateway_id=gateway_id,
+                service_key,
+                gateway_id=uuid.uuid4().hex[:12],
                 max_joins_per_second=config.limits.upstream_joins_per_second,
             )
-            presence = Presence(upstream, gateway_id=gateway_id, on_change=on_presence)
-            hub = late.hub = Hub(store, upstream, presence, metrics)
+            # Wired once, in dependency order: who is here, who they watch, where their
+            # events go, how what was lost comes back.
+            online = OnlineUsers(sockets, shards=config.delivery.presence_shards)
+            users = LocalUsers(store)
+            watch = PeerWatch(users, online)
+            online.listen(watch.on_presence)
+            router = Router(users, watch, online, metrics)
+            recovery = Recovery(store, users)
+            positions = PositionCheck(
+                service,
+                store,
+                service_key,
+                users,
+                router,
+                recovery,
+                metrics,
+                interval=config.delivery.position_check_seconds,
+            )
+            feed = Feed(sockets, service, router, positions.check_soon)
             metrics.gauge(
-                "gateway_upstream_sockets", "Realtime sockets open.", upstream.socket_count
+                "gateway_upstream_sockets", "Realtime sockets open.", sockets.socket_count
             )
             metrics.gauge(
-                "gateway_upstream_channels", "Realtime channels joined.", upstream.channel_count
+                "gateway_upstream_channels", "Realtime channels joined.", sockets.channel_count
             )
             heartbeat = Heartbeat[Connection](config.limits.ws_heartbeat_seconds)
             app[services_key] = Services(
-                config, verifier, store, hub, presence, upstream, metrics, heartbeat
+                config,
+                verifier,
+                store,
+                users,
+                router,
+                recovery,
+                feed,
+                online,
+                sockets,
+                metrics,
+                heartbeat,
             )
-            await upstream.start()
-            await presence.start()
+            await feed.start()
+            await online.start()
+            positions.start()
             # Everything built so far (modules, schemas, clients) lives as long as the
             # process: keep it out of full collections, which otherwise rescan it every
             # time (measured: 160-225 ms pauses at 2,000 users, the p99 latency tail).
@@ -113,9 +127,11 @@ def _services_ctx(config: Config) -> object:
             finally:
                 app[services_key].expiry.close()
                 await heartbeat.close()
-                await hub.close()
-                await presence.close()
-                await upstream.close()
+                await positions.close()
+                await recovery.close()
+                await feed.close()
+                await online.close()
+                await sockets.close()
 
     return ctx
 

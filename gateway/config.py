@@ -146,12 +146,29 @@ class LimitsConfig(_Section):
     )
 
 
+class DeliveryConfig(_Section):
+    position_check_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=10,
+        description="How often the gateway compares where its users' chats stand in the "
+        "database with what it delivered (finds a lost last message).",
+    )
+    presence_shards: int = Field(
+        4,
+        ge=1,
+        le=50,
+        description="Presence channels per gateway, each listing up to ~5,000 of its users.",
+    )
+
+
 class Config(_Section):
     server: ServerConfig = ServerConfig()
     supabase: SupabaseConfig = SupabaseConfig()
     auth: AuthConfig = AuthConfig()
     embedded: EmbeddedConfig = EmbeddedConfig()
     limits: LimitsConfig = LimitsConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
 
     @property
     def uses_embedded(self) -> bool:

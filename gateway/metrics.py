@@ -30,6 +30,11 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self._recovered = Counter(
+            "gateway_messages_recovered",
+            "Messages the live stream lost, read from the database by the position check.",
+            registry=r,
+        )
         self._errors = Counter(
             "gateway_errors", "Errors returned to clients, by code.", ["code"], registry=r
         )
@@ -48,6 +53,9 @@ class Metrics:
             self._messages_out.inc(sockets)
         if latency_seconds is not None:
             self._latency.observe(max(0.0, latency_seconds))
+
+    def recovered(self, messages: int) -> None:
+        self._recovered.inc(messages)
 
     def error(self, code: str) -> None:
         self._errors.labels(code=code).inc()

@@ -7,16 +7,19 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from gateway.auth import TokenVerifier
+from gateway.api.heartbeat import Heartbeat
+from gateway.auth.expiry import ExpiryWatch
+from gateway.auth.verifier import TokenVerifier
 from gateway.config import Config
-from gateway.connection import Connection
-from gateway.expiry import ExpiryWatch
-from gateway.heartbeat import Heartbeat
-from gateway.hub import Hub
+from gateway.delivery.client import Connection
+from gateway.delivery.recovery import Recovery
+from gateway.delivery.router import Router
+from gateway.delivery.users import LocalUsers
 from gateway.metrics import Metrics
-from gateway.presence import Presence
-from gateway.store import Store
-from gateway.upstream import Upstream
+from gateway.supabase.feed import Feed
+from gateway.supabase.online import OnlineUsers
+from gateway.supabase.sockets import RealtimeSockets
+from gateway.supabase.store import Store
 
 
 @dataclass
@@ -24,9 +27,12 @@ class Services:
     config: Config
     verifier: TokenVerifier
     store: Store
-    hub: Hub
-    presence: Presence
-    upstream: Upstream
+    users: LocalUsers
+    router: Router
+    recovery: Recovery
+    feed: Feed
+    online: OnlineUsers
+    realtime: RealtimeSockets
     metrics: Metrics
     heartbeat: Heartbeat[Connection]
     sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)

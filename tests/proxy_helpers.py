@@ -39,6 +39,7 @@ class HoldingProxy:
         self._refused_paths: set[str] = set()
         self.refused = asyncio.Event()  # set once a request was answered with a failure
         self._held_paths: set[str] = set()
+        self._delays: dict[str, float] = {}  # path → seconds each answer is late
         self.holding = asyncio.Event()  # set once an answer is being held
         self._unheld = asyncio.Event()
         self.requests: Counter[str] = Counter()
@@ -61,7 +62,12 @@ class HoldingProxy:
         self._held_paths.add(path)
         self._unheld.clear()
 
+    def slow(self, path: str, seconds: float) -> None:
+        """Answers for `path` arrive `seconds` late (a slow Data API) until `restore()`."""
+        self._delays[path] = seconds
+
     def restore(self) -> None:
+        self._delays.clear()
         self._refused_paths.clear()
         self._held_paths.clear()
         self._unheld.set()
@@ -86,6 +92,8 @@ class HoldingProxy:
             allow_redirects=False,
         ) as upstream:
             body = await upstream.read()
+            if delay := self._delays.get(request.path):
+                await asyncio.sleep(delay)  # simulated latency, not a wait for an event
             if request.path in self._held_paths:
                 self.holding.set()
                 await self._unheld.wait()

@@ -9,7 +9,8 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from tests.conftest import Cluster, drop_database, free_port, fresh_database
+from ops.bench.processes import free_port
+from tests.conftest import Cluster, drop_database, fresh_database
 from tests.process_helpers import read_status, running, stop
 
 STATUS_KEYS = ("API URL", "DB URL", "JWT secret", "anon key", "service_role key")

@@ -17,7 +17,7 @@ from gateway.embedded.bootstrap import apply_bootstrap
 from gateway.embedded.postgres import PostgresServer
 from gateway.embedded.wal import slots
 from gateway.embedded.wal.stream import WalStream, WalStreamError
-from tests.conftest import free_port
+from ops.bench.processes import free_port
 from tests.wal_helpers import Feed, only_change, publish_table, running_stream, slot_names
 
 

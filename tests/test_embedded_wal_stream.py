@@ -110,11 +110,13 @@ async def test_a_chat_message_arrives_with_its_broadcasts_in_one_transaction(
         ("INSERT", "public", "messages"),
         ("INSERT", "realtime", "messages"),
         ("INSERT", "realtime", "messages"),
+        ("INSERT", "realtime", "messages"),
     ]
     message, *broadcasts = transaction.changes
     assert message.new is not None and message.new["body"] == "hi bob"
     topics = {b.new["topic"] for b in broadcasts if b.new is not None}
-    assert topics == {f"user:{alice}", f"user:{bob}"}
+    gateway_topic = await db.fetchval("select chat_private.delivery_topic($1)", chat_id)
+    assert topics == {gateway_topic, f"user:{alice}", f"user:{bob}"}
 
 
 async def test_transactions_arrive_in_commit_order_not_start_order(

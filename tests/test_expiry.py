@@ -7,7 +7,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from gateway.expiry import ExpiryWatch
+from gateway.auth.expiry import ExpiryWatch
 
 
 @dataclass

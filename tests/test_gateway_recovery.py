@@ -4,8 +4,11 @@ socket connects, retry storms, offline receivers, and a Realtime outage mid-conv
 from __future__ import annotations
 
 import asyncio
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
 
+import aiohttp
 import pytest
 
 from gateway.embedded.realtime import hub_key
@@ -22,16 +25,16 @@ from tests.gateway_helpers import (
 from tests.proxy_helpers import CHAT_LIST_PATH, HISTORY_PATH, holding_proxy
 
 
-async def rest_send(gw: Gateway, sender: User, to: User, text: str) -> dict:
+async def rest_send(gw: Gateway, sender: User, to: User, text: str) -> dict[str, Any]:
     status, answer = await api(
         gw, "POST", f"/api/chat/{to.id}/send", token=sender.token, json_body={"message_text": text}
     )
     assert status == 201, answer
-    message: dict = answer["message"]
+    message: dict[str, Any] = answer["message"]
     return message
 
 
-def seqs(messages: list[dict]) -> list[int]:
+def seqs(messages: list[dict[str, Any]]) -> list[int]:
     return [m["seq"] for m in messages]
 
 
@@ -149,14 +152,16 @@ async def test_a_realtime_outage_mid_conversation_loses_nothing(
         await b.nothing("message")
 
 
-async def test_a_socket_works_before_its_live_stream_and_then_gets_what_it_missed(
+async def test_without_realtime_a_socket_is_answered_and_the_position_check_delivers(
     embedded: EmbeddedStack, alice: User, bob: User
 ) -> None:
     """Connecting does not wait for Realtime: with Realtime unreachable, a new socket is
-    answered, can send and is acked; once Realtime is back, what was committed for it
-    meanwhile arrives in order, then `ready`, then live messages."""
+    answered and can send; what is committed for it meanwhile arrives by the position
+    check (in order, once), `ready` comes when Realtime is back, then live messages."""
     async with holding_proxy(embedded.url) as proxy:
-        config = gateway_config(embedded, supabase={"url": proxy.url})
+        config = gateway_config(
+            embedded, supabase={"url": proxy.url}, delivery={"position_check_seconds": 0.5}
+        )
         async with running_gateway(config, embedded) as gw:
             await proxy.cut()
             async with connect(gw, f"/ws/{alice.id}", token=bob.token, live=False) as b:
@@ -166,31 +171,35 @@ async def test_a_socket_works_before_its_live_stream_and_then_gets_what_it_misse
                     await rest_send(gw, alice, bob, f"while realtime is away {n}")
                 await b.send({"type": "chat", "message": "bob too"})
                 assert (await b.next("ack"))["message"]["seq"] == 4
+                assert seqs(await b.messages(3, timeout=30)) == [1, 2, 3]
                 assert not b.live.is_set()
                 proxy.release()
-                assert seqs(await b.messages(3, timeout=30)) == [1, 2, 3]
                 await b.next("ready", timeout=30)
                 await rest_send(gw, alice, bob, "live")
                 assert seqs(await b.messages(1)) == [5]
                 await b.nothing("message")
 
 
-async def test_a_new_user_goes_live_on_one_read_and_gets_what_came_while_it_read(
+async def test_a_new_user_comes_up_on_one_read_and_gets_what_came_while_it_read(
     embedded: EmbeddedStack, alice: User, bob: User
 ) -> None:
-    """With room in the join quota, a user's first socket subscribes before it reads where
-    each chat stands: one chat-list read and no history read bring it live, and messages
-    committed while that read's answer was on its way arrive once, in order."""
+    """A user's first socket is answered once where each chat stands is read (one
+    chat-list read, no history read); messages committed while that read's answer was on
+    its way arrive once, in order, then live ones."""
     async with holding_proxy(embedded.url) as proxy:
         config = gateway_config(embedded, supabase={"url": proxy.url})
         async with running_gateway(config, embedded) as gw:
             await rest_send(gw, alice, bob, "before bob came")
             proxy.hold(CHAT_LIST_PATH)
-            async with connect(gw, f"/ws/{alice.id}", token=bob.token, live=False) as b:
-                await asyncio.wait_for(proxy.holding.wait(), 30)  # read; answer held
-                for n in range(3):
-                    await rest_send(gw, alice, bob, f"while bob's start point travels {n}")
-                proxy.restore()
+            connecting = asyncio.create_task(
+                _enter(connect(gw, f"/ws/{alice.id}", token=bob.token, live=False))
+            )
+            await asyncio.wait_for(proxy.holding.wait(), 30)  # read; answer held
+            for n in range(3):
+                await rest_send(gw, alice, bob, f"while bob's start point travels {n}")
+            assert not connecting.done()  # the upgrade waits for the start point
+            proxy.restore()
+            async with await connecting as b:
                 await b.ready()
                 assert seqs(await b.messages(3)) == [2, 3, 4]
                 await rest_send(gw, alice, bob, "live")
@@ -200,34 +209,46 @@ async def test_a_new_user_goes_live_on_one_read_and_gets_what_came_while_it_read
             assert proxy.requests[HISTORY_PATH] == 0
 
 
-@pytest.mark.parametrize("failing", [CHAT_LIST_PATH, HISTORY_PATH], ids=["chat list", "history"])
-async def test_a_data_api_failure_as_the_socket_goes_live_delays_ready_but_loses_nothing(
-    embedded: EmbeddedStack, alice: User, bob: User, failing: str
+async def test_a_start_point_the_data_api_cannot_read_refuses_the_upgrade_with_503(
+    embedded: EmbeddedStack, alice: User, bob: User
 ) -> None:
-    """If the Data API cannot list the user's chats, or read the messages they missed,
-    when their stream comes up, the socket is still answered; once it can, what was
-    committed meanwhile arrives in order, then `ready`, then live messages."""
+    """If where the user's chats stand cannot be read, the socket is not answered as
+    connected: the upgrade gets 503 upstream_unavailable (retry later), nothing of the
+    socket is left behind, and the retry works and loses nothing."""
     async with holding_proxy(embedded.url) as proxy:
         config = gateway_config(embedded, supabase={"url": proxy.url})
         async with running_gateway(config, embedded) as gw:
-            await proxy.cut()  # the stream comes up only once the chat list fails
-            async with connect(gw, f"/ws/{alice.id}", token=bob.token, live=False) as b:
-                await b.send({"type": "ping"})
-                await b.next("pong")  # its start point is read
-                proxy.refuse(failing)
-                for n in range(3):
-                    await rest_send(gw, alice, bob, f"while the Data API fails {n}")
-                proxy.release()
-                await asyncio.wait_for(proxy.refused.wait(), 30)  # going live read it, in vain
-                await b.send({"type": "ping"})
-                await b.next("pong")
-                assert not b.live.is_set()
-                proxy.restore()
-                assert seqs(await b.messages(3)) == [1, 2, 3]
-                await b.next("ready")
+            await rest_send(gw, alice, bob, "first")
+            proxy.refuse(CHAT_LIST_PATH)
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                async with connect(gw, f"/ws/{alice.id}", token=bob.token):
+                    pass
+            assert refused.value.status == 503
+            proxy.restore()
+            await rest_send(gw, alice, bob, "second")
+            async with connect(
+                gw, f"/ws/{alice.id}", token=bob.token, query={"since_seq": "0"}
+            ) as b:
+                assert seqs(await b.messages(2)) == [1, 2]
                 await rest_send(gw, alice, bob, "live")
-                assert seqs(await b.messages(1)) == [4]
+                assert seqs(await b.messages(1)) == [3]
                 await b.nothing("message")
+
+
+async def _enter(
+    context: AbstractAsyncContextManager[Client],
+) -> AbstractAsyncContextManager[Client]:
+    """Open a socket in a task: returns a context that yields the opened client."""
+    client = await context.__aenter__()
+
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[Client]:
+        try:
+            yield client
+        finally:
+            await context.__aexit__(None, None, None)
+
+    return opened()
 
 
 async def test_a_data_api_gateway_timeout_is_reported_as_upstream_unavailable(

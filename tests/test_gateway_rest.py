@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,9 @@ from tests.gateway_helpers import (
 )
 
 
-async def send(gw: Gateway, sender: User, to: User, text: str, cmid: str | None = None) -> dict:
+async def send(
+    gw: Gateway, sender: User, to: User, text: str, cmid: str | None = None
+) -> dict[str, Any]:
     body: dict[str, object] = {"message_text": text}
     if cmid is not None:
         body["client_msg_id"] = cmid
@@ -26,7 +29,7 @@ async def send(gw: Gateway, sender: User, to: User, text: str, cmid: str | None 
         gw, "POST", f"/api/chat/{to.id}/send", token=sender.token, json_body=body
     )
     assert status in (200, 201), answer
-    message: dict = answer["message"]
+    message: dict[str, Any] = answer["message"]
     return message
 
 
@@ -316,7 +319,9 @@ async def test_unsigned_tokens_are_refused(gateway: Gateway, alice: User) -> Non
     import jwt
 
     forged = jwt.encode(
-        {"sub": alice.id, "aud": "authenticated", "exp": 2_000_000_000}, key=None, algorithm="none"
+        {"sub": alice.id, "aud": "authenticated", "exp": 2_000_000_000},
+        key=None,  # type: ignore[arg-type]  # an unsigned token, forged on purpose
+        algorithm="none",
     )
     status, answer = await api(gateway, "GET", "/api/chats", token=forged)
     assert (status, answer["error"]["code"]) == (401, "token_invalid")

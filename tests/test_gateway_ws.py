@@ -4,6 +4,7 @@ typing, read receipts, presence, authentication and bad input."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
 import pytest
@@ -175,7 +176,7 @@ async def test_no_auth_frame_in_time_closes_the_socket(gateway: Gateway) -> None
 
 
 @pytest.mark.parametrize("first", [{"type": "ping"}, {"type": "auth", "token": "nonsense"}])
-async def test_a_bad_first_frame_closes_the_socket(gateway: Gateway, first: dict) -> None:
+async def test_a_bad_first_frame_closes_the_socket(gateway: Gateway, first: dict[str, Any]) -> None:
     async with connect(gateway, "/ws") as a:
         await a.send(first)
         assert await a.wait_closed() == 4001

@@ -82,7 +82,7 @@ async def test_a_stopped_gateways_users_go_offline_elsewhere(embedded: EmbeddedS
             a.presence.local_online(erin)
             a.presence.local_online(frank)
             await b.sees((erin, True), (frank, True))
-            await a.upstream.close()  # the gateway dies: its sockets close
+            await a.sockets.close()  # the gateway dies: its sockets close
 
             await b.sees((erin, False), (frank, False))
             assert b.presence.online_users() == set()
@@ -97,7 +97,7 @@ async def test_presence_recovers_after_every_realtime_socket_is_dropped(
         b.presence.local_online(bob)
         await b.sees((bob, True), (alice, True))
 
-        assert await drop_server_sockets(embedded) == 4  # each gateway: users + presence
+        assert await drop_server_sockets(embedded) == 2  # each gateway: its presence shard
 
         a.presence.local_online(carol)
         while await next_item(b.changes, DEADLINE) != (carol, True):
@@ -159,22 +159,26 @@ async def direct(embedded: EmbeddedStack) -> AsyncIterator[DirectSubscriber]:
 async def test_a_direct_subscriber_reads_each_gateways_shards(
     embedded: EmbeddedStack, direct: DirectSubscriber
 ) -> None:
-    users = sorted(new_user_id() for _ in range(5))
-    async with running_gateway(embedded, "gw-a", shard_size=2) as a:
+    users = sorted(new_user_id() for _ in range(12))
+
+    def listed() -> list[str]:
+        return sorted(u for meta in direct.metas("gateway:gw-a") for u in meta["users"])
+
+    async with running_gateway(embedded, "gw-a", shards=3) as a:
+        assert a.sockets.socket_count() == 3  # fixed at start, whatever the number of users
         for user in users:
             a.presence.local_online(user)
-        await direct.until(lambda: len(direct.metas("gateway:gw-a")) == 3)
+        await direct.until(lambda: listed() == users)
         metas = direct.metas("gateway:gw-a")
-        assert sorted(meta["shard"] for meta in metas) == [0, 1, 2]
+        assert len({meta["shard"] for meta in metas}) == len(metas)
+        assert {meta["shard"] for meta in metas} <= {0, 1, 2}
         assert all(meta["gateway_id"] == "gw-a" for meta in metas)
-        assert sorted(u for meta in metas for u in meta["users"]) == users
         assert all(meta["users"] == sorted(meta["users"]) for meta in metas)
-        sockets = a.upstream.socket_count()
 
-        shard = next(meta for meta in metas if meta["shard"] == 2)
-        for user in shard["users"]:
+        for user in users:
             a.presence.local_offline(user)
-        await direct.until(lambda: len(direct.metas("gateway:gw-a")) == 2)
-        assert a.upstream.socket_count() == sockets - 1  # the empty shard's socket closed
+        await direct.until(lambda: direct.metas("gateway:gw-a") == [])
+        assert a.sockets.socket_count() == 3
 
-    await direct.until(lambda: direct.metas("gateway:gw-a") == [])
+        a.presence.local_online(users[0])
+        await direct.until(lambda: listed() == [users[0]])

@@ -13,7 +13,7 @@ import aiohttp
 import jwt
 import psutil  # type: ignore[import-untyped]
 
-from tests.conftest import free_port
+from ops.bench.processes import free_port
 from tests.gateway_helpers import Client
 from tests.process_helpers import read_status, run, running, stop, wait_for_line
 

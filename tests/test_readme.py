@@ -24,7 +24,7 @@ def test_every_configuration_key_is_documented_with_its_variable() -> None:
     for section, field in Config.model_fields.items():
         model = field.annotation
         assert model is not None
-        for key in model.model_fields:  # type: ignore[union-attr]
+        for key in model.model_fields:
             row = f"| `{section}.{key}` | `GATEWAY_{section.upper()}_{key.upper()}"
             if row not in README:
                 missing.append(f"{section}.{key}")

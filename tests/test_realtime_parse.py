@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from realtime._async import client as rt_client
 from realtime.message import ServerMessageAdapter
 
-from gateway import realtime_parse
+from gateway.supabase import realtime_parse
 
 ROW = {"id": "m1", "chat_id": "c1", "seq": 7, "sender_id": "u1", "message_text": "hi"}
 META = {"phx_ref": "F1", "user_id": "u1"}
@@ -122,12 +122,15 @@ def test_invalid_frames_are_rejected_by_both(fast: Any, name: str) -> None:
 
 
 def test_install_makes_realtime_py_use_it() -> None:
-    original = rt_client.ServerMessageAdapter  # ours already, if a gateway started here
+    module = vars(rt_client)  # realtime-py does not export the name it parses with
+    original = module["ServerMessageAdapter"]  # ours already, if a gateway ran
     try:
         assert realtime_parse.install()
-        assert rt_client.ServerMessageAdapter is not ServerMessageAdapter  # realtime-py's own
-        assert rt_client.ServerMessageAdapter is realtime_parse.discriminated_adapter()
-        parsed = rt_client.ServerMessageAdapter.validate_json(json.dumps(VALID["broadcast"]))
+        installed = module["ServerMessageAdapter"]
+        assert installed is not ServerMessageAdapter  # realtime-py's own
+        assert installed is realtime_parse.discriminated_adapter()
+        assert installed is not None
+        parsed = installed.validate_json(json.dumps(VALID["broadcast"]))
         assert parsed == ServerMessageAdapter.validate_json(json.dumps(VALID["broadcast"]))
     finally:
-        rt_client.ServerMessageAdapter = original
+        module["ServerMessageAdapter"] = original

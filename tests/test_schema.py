@@ -238,9 +238,8 @@ async def test_a_repeated_client_msg_id_stores_the_message_once(
     assert again is None
     nxt = await send(db, trio.a, trio.ab, "next", "c-2")
     assert nxt is not None and nxt["seq"] == 2  # no gap left by the duplicate
-    assert (
-        await db.fetchval("select count(*) from realtime.messages") == 4
-    )  # 2 messages x 2 members
+    # 2 messages x (the chat's gateway topic + 2 member topics)
+    assert await db.fetchval("select count(*) from realtime.messages") == 6
 
 
 async def test_a_retry_storm_stores_one_message_and_leaves_no_gap(
@@ -267,7 +266,7 @@ async def test_client_msg_ids_are_per_sender(db: asyncpg.Connection, trio: Trio)
 # Realtime wiring -------------------------------------------------------------------------
 
 
-async def test_every_message_is_broadcast_to_each_members_private_topic(
+async def test_every_message_is_broadcast_once_for_gateways_and_to_each_members_topic(
     db: asyncpg.Connection, trio: Trio
 ) -> None:
     row = await send(db, trio.a, trio.ab, "over the wire", "w-1")
@@ -275,7 +274,12 @@ async def test_every_message_is_broadcast_to_each_members_private_topic(
     rows = await db.fetch(
         "select topic, event, private, extension, payload from realtime.messages order by topic"
     )
-    assert sorted(r["topic"] for r in rows) == sorted([f"user:{trio.a}", f"user:{trio.b}"])
+    gateway_topic = await db.fetchval("select chat_private.delivery_topic($1)", trio.ab)
+    topics = await db.fetch("select * from public.gateway_delivery_topics()")
+    assert gateway_topic in [t[0] for t in topics]
+    assert sorted(r["topic"] for r in rows) == sorted(
+        [gateway_topic, f"user:{trio.a}", f"user:{trio.b}"]
+    )
     for r in rows:
         assert (r["event"], r["private"], r["extension"]) == ("message", True, "broadcast")
         payload = json.loads(r["payload"])

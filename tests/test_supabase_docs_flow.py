@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import httpx
-from realtime import RealtimeSubscribeStates
+from realtime import (
+    RealtimeChannelOptions,
+    RealtimePostgresChangesListenEvent,
+    RealtimeSubscribeStates,
+)
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 from tests.conftest import EmbeddedStack
@@ -122,27 +126,35 @@ async def docs_flow(
     broadcasts: asyncio.Queue[Any] = asyncio.Queue()
     changes: asyncio.Queue[Any] = asyncio.Queue()
     joins: asyncio.Queue[Any] = asyncio.Queue()
-    room = {"config": {"private": True, "presence": {"key": bob_id, "enabled": True}}}
+    # The docs' option dicts, as written there (realtime-py's TypedDicts want every key).
+    room = cast(
+        RealtimeChannelOptions,
+        {"config": {"private": True, "presence": {"key": bob_id, "enabled": True}}},
+    )
     bob_channel = (
         bob.channel("room:lobby", room)
         .on_broadcast("INSERT", queue_callback(broadcasts))
         .on_postgres_changes(
-            "INSERT", queue_callback(changes), schema="public", table="room_messages"
+            RealtimePostgresChangesListenEvent.Insert,
+            queue_callback(changes),
+            schema="public",
+            table="room_messages",
         )
         .on_presence_join(queue_callback(joins))
     )
     await bob_channel.subscribe()
     await bob_channel.track({"name": "bob"})
 
-    alice_room = {"config": {"private": True, "presence": {"key": alice_id}}}
+    alice_room = cast(
+        RealtimeChannelOptions, {"config": {"private": True, "presence": {"key": alice_id}}}
+    )
     alice_channel = alice.channel("room:lobby", alice_room)
     await alice_channel.subscribe()
     await alice_channel.track({"name": "alice"})
 
     denied: asyncio.Queue[Any] = asyncio.Queue()
-    await outsider.channel("room:lobby", {"config": {"private": True}}).subscribe(
-        queue_callback(denied)
-    )
+    private = cast(RealtimeChannelOptions, {"config": {"private": True}})
+    await outsider.channel("room:lobby", private).subscribe(queue_callback(denied))
     state, error = await asyncio.wait_for(denied.get(), WAIT)
     assert state == RealtimeSubscribeStates.CHANNEL_ERROR
     assert "Unauthorized" in str(error)
@@ -158,7 +170,7 @@ async def docs_flow(
         .insert({"room_topic": "lobby", "content": "hello from the docs"})
         .execute()
     )
-    assert inserted.data[0]["user_id"] == alice_id
+    assert cast(list[dict[str, Any]], inserted.data)[0]["user_id"] == alice_id
 
     broadcast = await asyncio.wait_for(broadcasts.get(), WAIT)
     assert broadcast["payload"]["record"]["content"] == "hello from the docs"

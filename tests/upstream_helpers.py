@@ -1,5 +1,5 @@
-"""Helpers for the upstream and presence tests: an Upstream wired to queues, database
-messages to a user's topic, and ways to break the Realtime server's side of a socket."""
+"""Helpers for the feed and presence tests: a Feed wired to queues, database messages to
+a topic, and ways to break the Realtime server's side of a socket."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import httpx
 from aiohttp import WSCloseCode
 
 from gateway.embedded.realtime import hub_key
-from gateway.presence import Presence
-from gateway.upstream import Upstream
+from gateway.supabase.feed import Feed
+from gateway.supabase.online import OnlineUsers
+from gateway.supabase.sockets import RealtimeSockets
+from gateway.supabase.store import ServiceReads, Store
 from tests.conftest import EmbeddedStack
 from tests.realtime_helpers import next_item
 
@@ -25,70 +28,106 @@ PROBE_INTERVAL, PROBE_TIMEOUT = 0.2, 0.5  # seconds: a silent socket is replaced
 
 
 class Recorder:
-    """What an Upstream hands to the hub, as queues."""
+    """What a Feed hands to the delivery core, as queues."""
 
     def __init__(self) -> None:
-        self.events: asyncio.Queue[tuple[str, str, dict[str, Any]]] = asyncio.Queue()
-        self.resubscribed: asyncio.Queue[str] = asyncio.Queue()
+        self.events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.states: asyncio.Queue[str] = asyncio.Queue()  # "live" / "down"
+        self.checks: asyncio.Queue[None] = asyncio.Queue()  # position checks asked for
 
-    def on_event(self, user_id: str, event: str, payload: dict[str, Any]) -> None:
-        self.events.put_nowait((user_id, event, payload))
+    def on_event(self, event: str, payload: dict[str, Any]) -> None:
+        self.events.put_nowait((event, payload))
 
-    async def on_resubscribed(self, user_id: str) -> None:
-        self.resubscribed.put_nowait(user_id)
+    def on_live(self) -> None:
+        self.states.put_nowait("live")
+
+    def on_down(self) -> None:
+        self.states.put_nowait("down")
+
+    def lost(self) -> None:
+        self.checks.put_nowait(None)
 
 
-@asynccontextmanager
-async def running_upstream(
-    stack: EmbeddedStack,
-    recorder: Recorder,
-    *,
-    gateway_id: str | None = None,
-    realtime_url: str | None = None,
-    on_event: Callable[[str, str, dict[str, Any]], None] | None = None,
-    channels_per_socket: int = 99,
-) -> AsyncIterator[Upstream]:
-    """A started Upstream on the stack (or `realtime_url`) with fast probes."""
-    upstream = Upstream(
+class _Listener:
+    """A FeedListener whose on_event may be replaced (a failing handler, say)."""
+
+    def __init__(
+        self, recorder: Recorder, on_event: Callable[[str, dict[str, Any]], None] | None
+    ) -> None:
+        self.on_event = on_event or recorder.on_event
+        self.on_live, self.on_down = recorder.on_live, recorder.on_down
+
+
+def realtime_sockets(
+    stack: EmbeddedStack, *, gateway_id: str | None = None, realtime_url: str | None = None
+) -> RealtimeSockets:
+    return RealtimeSockets(
         realtime_url or stack.url + "/realtime/v1",
         stack.service_key,
-        on_event=on_event or recorder.on_event,
-        on_resubscribed=recorder.on_resubscribed,
         gateway_id=gateway_id or "gw-" + uuid.uuid4().hex[:8],
-        channels_per_socket=channels_per_socket,
+        max_joins_per_second=100.0,
         probe_interval_seconds=PROBE_INTERVAL,
         probe_timeout_seconds=PROBE_TIMEOUT,
     )
-    await upstream.start()
+
+
+@asynccontextmanager
+async def running_feed(
+    stack: EmbeddedStack,
+    recorder: Recorder,
+    *,
+    realtime_url: str | None = None,
+    on_event: Callable[[str, dict[str, Any]], None] | None = None,
+) -> AsyncIterator[Feed]:
+    """A started Feed on the stack (or `realtime_url`) with fast probes; the topics come
+    from the stack's database through its Data API, as service_role."""
+    sockets = realtime_sockets(stack, realtime_url=realtime_url)
+    async with httpx.AsyncClient() as http:
+        store = Store(stack.url + "/rest/v1", stack.anon_key, http)
+        feed = Feed(
+            sockets,
+            ServiceReads(store, stack.service_key),
+            _Listener(recorder, on_event),
+            recorder.lost,
+        )
+        await feed.start()
+        try:
+            yield feed
+        finally:
+            await feed.close()
+            await sockets.close()
+
+
+async def chat_topic(stack: EmbeddedStack, chat_id: str) -> str:
+    """The gateway topic the database publishes a chat's events on."""
+    conn = await asyncpg.connect(stack.database_url)
     try:
-        yield upstream
+        topic: str = await conn.fetchval("select chat_private.delivery_topic($1)", chat_id)
+        return topic
     finally:
-        await upstream.close()
+        await conn.close()
+
+
+async def publish(
+    stack: EmbeddedStack, topic: str, payload: dict[str, Any], event: str = "message"
+) -> None:
+    """What the chat triggers do: realtime.send to a private topic."""
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        await conn.execute(
+            "select realtime.send($1::jsonb, $2, $3, true)", json.dumps(payload), event, topic
+        )
+    finally:
+        await conn.close()
 
 
 def new_user_id() -> str:
     return str(uuid.uuid4())
 
 
-async def send_to_user(
-    stack: EmbeddedStack, user_id: str, payload: dict[str, Any], event: str = "message"
-) -> None:
-    """What the chat triggers do: realtime.send to the private topic user:<id>."""
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        await conn.execute(
-            "select realtime.send($1::jsonb, $2, $3, true)",
-            json.dumps(payload),
-            event,
-            f"user:{user_id}",
-        )
-    finally:
-        await conn.close()
-
-
 async def events_until(
-    queue: asyncio.Queue[tuple[str, str, dict[str, Any]]], count: int
-) -> list[tuple[str, str, dict[str, Any]]]:
+    queue: asyncio.Queue[tuple[str, dict[str, Any]]], count: int
+) -> list[tuple[str, dict[str, Any]]]:
     return [await next_item(queue, DEADLINE) for _ in range(count)]
 
 
@@ -110,39 +149,32 @@ def silence_server_sockets(stack: EmbeddedStack) -> int:
 
 
 class Gateway:
-    """One gateway's presence part: its Upstream, its Presence, and on_change as a queue."""
+    """One gateway's presence part: its sockets, its OnlineUsers, and changes as a queue."""
 
-    def __init__(self, upstream: Upstream, presence: Presence) -> None:
-        self.upstream = upstream
+    def __init__(self, sockets: RealtimeSockets, presence: OnlineUsers) -> None:
+        self.sockets = sockets
         self.presence = presence
         self.changes: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
+        presence.listen(lambda user, online: self.changes.put_nowait((user, online)))
 
     async def sees(self, *expected: tuple[str, bool]) -> None:
-        """The next on_change calls are exactly these, in any order."""
+        """The next changes heard are exactly these, in any order."""
         got = [await next_item(self.changes, DEADLINE) for _ in expected]
         assert sorted(got) == sorted(expected)
 
 
 @asynccontextmanager
 async def running_gateway(
-    stack: EmbeddedStack, gateway_id: str, **presence_options: Any
+    stack: EmbeddedStack, gateway_id: str, *, shards: int = 1, **presence_options: Any
 ) -> AsyncIterator[Gateway]:
-    async with running_upstream(stack, Recorder(), gateway_id=gateway_id) as upstream:
-        gateway: Gateway | None = None
-
-        def on_change(user_id: str, online: bool) -> None:
-            assert gateway is not None
-            gateway.changes.put_nowait((user_id, online))
-
-        presence = Presence(
-            upstream,
-            gateway_id=gateway_id,
-            on_change=on_change,
-            **{"update_interval_seconds": 0.3, **presence_options},
-        )
-        gateway = Gateway(upstream, presence)
-        await presence.start()
-        try:
-            yield gateway
-        finally:
-            await presence.close()
+    sockets = realtime_sockets(stack, gateway_id=gateway_id)
+    presence = OnlineUsers(
+        sockets, shards=shards, **{"update_interval_seconds": 0.3, **presence_options}
+    )
+    gateway = Gateway(sockets, presence)
+    await presence.start()
+    try:
+        yield gateway
+    finally:
+        await presence.close()
+        await sockets.close()

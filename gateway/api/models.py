@@ -5,6 +5,7 @@ The OpenAPI document is generated from these; the WebSocket frames reuse `Messag
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -28,12 +29,12 @@ class Message(_Model):
     created_at: str = Field(description="Commit time, ISO 8601.")
 
     @classmethod
-    def from_row(cls, row: dict[str, Any], receiver_id: str | None = None) -> Message:
+    def from_row(cls, row: Mapping[str, Any], receiver_id: str | None = None) -> Message:
         """From the database shape (body, member_ids) to the API shape, validated."""
         return cls.model_validate(wire_message(row, receiver_id))
 
 
-def wire_message(row: dict[str, Any], receiver_id: str | None = None) -> dict[str, Any]:
+def wire_message(row: Mapping[str, Any], receiver_id: str | None = None) -> dict[str, Any]:
     """The API shape of a stored message as a plain dict: the delivery hot path, where the
     row already comes from our own database (REST answers go through `Message`)."""
     receiver = row.get("receiver_id") or receiver_id

@@ -10,9 +10,9 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from gateway import __version__
+from gateway.api.models import ErrorBody
+from gateway.api.rest import ENDPOINTS, Endpoint
 from gateway.errors import ErrorCode
-from gateway.models import ErrorBody
-from gateway.rest import ENDPOINTS, Endpoint
 
 REF = "#/components/schemas/{model}"
 

@@ -32,7 +32,7 @@ from realtime import (
     RealtimeSubscribeStates,
 )
 
-from gateway.upstream_channel import ChannelEntry, ChannelSpec, guarded, push_acked
+from gateway.supabase.realtime_channel import ChannelEntry, ChannelSpec, guarded, push_acked
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +285,10 @@ class UpstreamSocket:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for entry in self._entries.values():
+            was = entry.subscribed
             entry.set_subscribed(False)
+            if was and entry.spec.on_lost is not None:
+                guarded(entry.spec.on_lost, f"lost {entry.spec.topic}")()
         client = gen.client
         for channel in list(client.channels.values()):
             channel.rejoin_timer.reset()  # realtime-py's own rejoins must not outlive the client

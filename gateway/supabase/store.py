@@ -14,7 +14,10 @@ from typing import Any
 import httpx
 from postgrest import APIError, AsyncPostgrestClient
 
+from gateway.delivery.rows import ChatRow, MessageRow, Positions
 from gateway.errors import ErrorCode, GatewayError
+
+__all__ = ["Page", "ServiceReads", "Store", "direct_key"]
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,7 @@ _UNAVAILABLE = frozenset({"502", "503", "504", "PGRST000", "PGRST001", "PGRST002
 
 @dataclass(frozen=True)
 class Page:
-    rows: list[dict[str, Any]]  # ascending by seq
+    rows: list[MessageRow]  # ascending by seq
     has_more: bool
 
 
@@ -85,15 +88,15 @@ class Store:
             if before_seq is not None:
                 query = query.lt("seq", before_seq)
             query = query.order("seq", desc=True)
-        rows: list[dict[str, Any]] = await self._run(token, query.limit(limit + 1))
+        rows: list[MessageRow] = await self._run(token, query.limit(limit + 1))
         has_more = len(rows) > limit
         rows = rows[:limit]
         if after_seq is None:
             rows.reverse()
         return Page(rows, has_more)
 
-    async def chats(self, token: str) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = await self._run(token, self._client.rpc("list_my_chats", {}))
+    async def chats(self, token: str) -> list[ChatRow]:
+        rows: list[ChatRow] = await self._run(token, self._client.rpc("list_my_chats", {}))
         return rows
 
     async def mark_read(self, token: str, chat_id: str, user_id: str, seq: int) -> int:
@@ -112,6 +115,10 @@ class Store:
     async def ping(self, service_key: str) -> None:
         """One cheap read as service_role: is the Data API (and its database) answering?"""
         await self._run(service_key, self._client.table("chats").select("id").limit(1))
+
+    async def call(self, token: str, function: str, params: dict[str, Any]) -> Any:
+        """A Data API function (`rpc/<function>`) called with this token."""
+        return await self._run(token, self._client.rpc(function, params))
 
     async def _run(self, token: str, query: Any) -> Any:
         query.request.headers["Authorization"] = f"Bearer {token}"  # this request's own copy
@@ -134,3 +141,22 @@ def _translate(err: APIError) -> GatewayError:
         return GatewayError(ErrorCode.UPSTREAM_UNAVAILABLE)
     log.error("unexpected Data API error code=%s", err.code)
     return GatewayError(ErrorCode.INTERNAL)
+
+
+class ServiceReads:
+    """What the gateway reads as service_role, for itself rather than for a user: which
+    topics to hold, and where recently active chats stand (the position check)."""
+
+    def __init__(self, store: Store, service_key: str) -> None:
+        self._store = store
+        self.token = service_key
+
+    async def delivery_topics(self) -> list[str]:
+        topics: list[str] = await self._store.call(self.token, "gateway_delivery_topics", {})
+        return topics
+
+    async def positions(self, since: str | None) -> Positions:
+        answer: Positions = await self._store.call(
+            self.token, "gateway_chat_positions", {"since": since}
+        )
+        return answer

@@ -64,12 +64,14 @@ class ChannelSpec:
     """A channel a socket should hold. `params` builds fresh join params (realtime-py edits
     them in place); `configure` registers the owner's guarded callbacks on each new channel
     object before it joins; `on_subscribed(again)` runs (inside realtime-py's listener: keep
-    it cheap) on every SUBSCRIBED, with `again` true after the first."""
+    it cheap) on every SUBSCRIBED, with `again` true after the first; `on_lost` when a
+    subscribed channel's socket died (it is joined again on the next one)."""
 
     topic: str
     params: Callable[[], RealtimeChannelOptions]
     configure: Callable[[AsyncRealtimeChannel], None] | None = None
     on_subscribed: Callable[[bool], None] | None = None
+    on_lost: Callable[[], None] | None = None
 
 
 @dataclass(eq=False, slots=True)

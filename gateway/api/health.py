@@ -15,7 +15,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     services = request.app[services_key]
-    checks = {"database": True, "realtime": services.upstream.healthy}
+    checks = {"database": True, "realtime": services.realtime.healthy and services.feed.live}
     try:
         await services.store.ping(services.config.supabase.service_key)
     except GatewayError:

@@ -12,10 +12,8 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from gateway.actions import parse_peer, validate_text
-from gateway.auth import Identity, request_token
-from gateway.errors import ErrorCode, GatewayError
-from gateway.models import (
+from gateway.api.actions import parse_peer, validate_text
+from gateway.api.models import (
     Chats,
     ChatSummary,
     History,
@@ -27,7 +25,9 @@ from gateway.models import (
     SendBody,
     SendResult,
 )
-from gateway.protocol import describe
+from gateway.api.protocol import describe
+from gateway.auth.verifier import Identity, request_token
+from gateway.errors import ErrorCode, GatewayError
 from gateway.services import Services, services_key
 
 Handler = Callable[[web.Request, Services, Identity], Awaitable[web.StreamResponse]]
@@ -106,7 +106,7 @@ async def chats(request: web.Request, services: Services, me: Identity) -> web.R
 
 async def online_users(request: web.Request, services: Services, me: Identity) -> web.Response:
     return _json(
-        OnlineUsers.model_validate({"online_users": sorted(services.presence.online_users())})
+        OnlineUsers.model_validate({"online_users": sorted(services.online.online_users())})
     )
 
 

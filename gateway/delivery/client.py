@@ -2,7 +2,8 @@
 
 Concurrency model: everyone else only *enqueues* text on a bounded queue; one writer
 task per socket, alive only while the queue is not empty, takes what is queued and writes
-it (so at most one batch in flight plus a full queue).
+it (so at most one batch in flight plus a full queue). Frames queued before the socket is
+`open` (its start point is fixed before the upgrade is answered) wait for it.
 A socket whose queue is full is closed (1013 slow_consumer) instead of slowing anyone
 else down. Cursor state is touched only
 from the event loop thread, never across an await, so it needs no lock.
@@ -15,20 +16,36 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
-from aiohttp import web
-
-from gateway.auth import Identity
-from gateway.cursor import ChatCursor, Outgoing
+from gateway.api.protocol import encode
+from gateway.auth.verifier import Identity
+from gateway.delivery.cursor import ChatCursor, Outgoing
 from gateway.errors import ErrorCode, GatewayError
-from gateway.protocol import encode
 
 log = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
 WRITE_TIMEOUT_SECONDS = 10.0
+
+__all__ = ["Connection", "FrameSink", "OwnMessage"]
+
+
+class FrameSink(Protocol):
+    """What a Connection writes to: aiohttp's WebSocketResponse (a fake in unit tests)."""
+
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def close_code(self) -> int | None: ...
+    async def send_str(self, data: str) -> None: ...
+    async def ping(self, message: bytes = b"") -> None: ...
+    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool: ...
+
+
+# An own message as stored: its chat, its seq, and the ack frame that stands in for it.
+OwnMessage = tuple[str, int, dict[str, Any]]
 
 
 class Connection:
@@ -38,6 +55,7 @@ class Connection:
         "_held",
         "_on_error",
         "_on_gap",
+        "_open",
         "_pending",
         "_queue_max",
         "_start_seq",
@@ -56,7 +74,7 @@ class Connection:
 
     def __init__(
         self,
-        ws: web.WebSocketResponse,
+        ws: FrameSink,
         identity: Identity,
         *,
         peer_id: str | None,
@@ -78,6 +96,7 @@ class Connection:
         # A peer socket's since_seq for a chat that did not exist yet when it connected.
         self.since_for_new_chat: int | None = None
         self.sending = False
+        self._open = False  # frames wait until the upgrade (or auth frame) is answered
         self.closing = False
         self.writer: asyncio.Task[None] | None = None
         self.closer: asyncio.Task[None] | None = None
@@ -128,6 +147,10 @@ class Connection:
         """
         self._start_seq = known_seq  # not copied: callers pass a dict no one changes
 
+    @property
+    def has_start(self) -> bool:
+        return self._start_seq is not None
+
     def cursor(self, chat_id: str, first_seq: int) -> ChatCursor:
         cursor = self._cursors.get(chat_id)
         if cursor is None:
@@ -157,14 +180,32 @@ class Connection:
         if cursor.gap is not None:
             self._on_gap(self, chat_id)
 
-    def acked(self, chat_id: str, seq: int) -> None:
+    async def send_own(self, store: Awaitable[OwnMessage]) -> OwnMessage:
+        """Store an own message (`store`) and ack it on this socket. Copies of own messages
+        that arrive meanwhile (live or recovered) wait: the ack stands in for the copy of
+        this one, and the others follow it in seq order. Frames of one socket are handled
+        one at a time, so at most one own send is in flight."""
+        self.sending = True
+        stored: OwnMessage | None = None
+        try:
+            stored = await store
+            self.send(stored[2])  # the ack
+            return stored
+        finally:
+            self.sending = False
+            if stored is not None:
+                self._acked(stored[0], stored[1])
+            else:
+                self._release_held()
+
+    def _acked(self, chat_id: str, seq: int) -> None:
         """The ack for own message `seq` was enqueued: release what it unblocks."""
         cursor = self.cursor(chat_id, seq)
         for ready in cursor.acked(seq):
             self.enqueue(ready.text)
-        self.release_held(skip=(chat_id, seq))
+        self._release_held(skip=(chat_id, seq))
 
-    def release_held(self, skip: tuple[str, int] | None = None) -> None:
+    def _release_held(self, skip: tuple[str, int] | None = None) -> None:
         """The send in flight ended: offer own messages held meanwhile (minus the acked one)."""
         held, self._held = self._held, []
         for held_chat, item in held:
@@ -186,12 +227,18 @@ class Connection:
             self.close_soon(GatewayError(ErrorCode.SLOW_CONSUMER))
             return
         self._pending.append(text)
-        if self.writer is None:
+        if self.writer is None and self._open:
             # The writer exists only while there is something to write: an idle socket
             # holds no task (thousands of idle sockets are the common case).
             self.writer = asyncio.get_running_loop().create_task(self._write())
 
     # Lifecycle ----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """The client has its answer (upgrade or auth): write what was queued, and more."""
+        self._open = True
+        if self._pending and self.writer is None:
+            self.writer = asyncio.get_running_loop().create_task(self._write())
 
     async def _write(self) -> None:
         try:

@@ -11,10 +11,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from gateway.connection import Connection
-from gateway.errors import ErrorCode, GatewayError
-from gateway.models import wire_message
-from gateway.protocol import (
+from gateway.api.models import wire_message
+from gateway.api.protocol import (
     PONG,
     AuthFrame,
     ChatFrame,
@@ -25,6 +23,8 @@ from gateway.protocol import (
     TypingFrame,
     ack_frame,
 )
+from gateway.delivery.client import Connection, OwnMessage
+from gateway.errors import ErrorCode, GatewayError
 from gateway.services import Services
 
 log = logging.getLogger(__name__)
@@ -91,26 +91,18 @@ class Actions:
 
     async def chat(self, frame: ChatFrame) -> None:
         validate_text(frame.message, self.services.config.limits.message_max_chars)
-        peer = self._peer(frame.to)
+        await self.conn.send_own(self._store(frame, self._peer(frame.to)))
+        self.services.metrics.message_in()
+
+    async def _store(self, frame: ChatFrame, peer: str) -> OwnMessage:
         conn = self.conn
-        conn.sending = True
-        acked: tuple[str, int] | None = None
-        try:
-            row, _created = await self.services.store.send_direct(
-                conn.identity.token, peer, frame.message, frame.client_msg_id
-            )
-            message = wire_message(row)
-            chat_id = self._chat_of_peer[peer] = str(message["chat_id"])
-            conn.send(ack_frame(frame.client_msg_id, message))
-            self.services.hub.chatting(conn.user_id, chat_id, peer)
-            self.services.metrics.message_in()
-            acked = (chat_id, int(message["seq"]))
-        finally:
-            conn.sending = False
-            if acked is not None:
-                conn.acked(*acked)
-            else:
-                conn.release_held()
+        row, _created = await self.services.store.send_direct(
+            conn.identity.token, peer, frame.message, frame.client_msg_id
+        )
+        message = wire_message(row)
+        chat_id = self._chat_of_peer[peer] = str(message["chat_id"])
+        self.services.router.chatting(conn.user_id, chat_id, peer)
+        return chat_id, int(message["seq"]), ack_frame(frame.client_msg_id, message)
 
     async def typing(self, frame: TypingFrame) -> None:
         peer = self._peer(frame.to)
@@ -119,9 +111,7 @@ class Actions:
             return
         self._typing_at[peer] = now
         chat_id = await self.chat_id_for(peer)
-        await self.services.upstream.notify(
-            peer, "typing", {"chat_id": chat_id, "user_id": self.conn.user_id}
-        )
+        await self.services.feed.typing(chat_id, self.conn.user_id, [self.conn.user_id, peer])
 
     async def read(self, frame: ReadFrame) -> None:
         chat_id = await self.chat_id_for(self._peer(frame.to))
@@ -134,21 +124,8 @@ class Actions:
             chat_id = str(frame.chat_id)
         else:
             chat_id = await self.chat_id_for(self._peer(frame.peer_id))
-        await self.catch_up(chat_id, frame.since_seq)
-
-    async def catch_up(self, chat_id: str, since_seq: int, *, reset: bool = True) -> None:
-        """Everything stored after since_seq, in order, then live: the cursor holds live
-        messages that arrive meanwhile and releases them after the history."""
-        conn, store = self.conn, self.services.store
-        if reset:
-            conn.resume(chat_id, since_seq)
-        after = since_seq
-        while True:
-            page = await store.history(conn.identity.token, chat_id, 200, after_seq=after)
-            self.services.hub.replay(conn, chat_id, page.rows)
-            if not page.has_more or not page.rows:
-                return
-            after = int(page.rows[-1]["seq"])
+        self.conn.resume(chat_id, frame.since_seq)
+        await self.services.recovery.catch_up(self.conn, chat_id, frame.since_seq)
 
     async def refresh(self, frame: AuthFrame) -> None:
         identity = await self.services.verifier.verify(frame.token)

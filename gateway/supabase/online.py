@@ -13,21 +13,24 @@ and reads the metas from presence_state/presence_diff (supabase-js `presenceStat
 When a gateway stops or dies its sockets close and Realtime drops its metas.
 
 Design, within Realtime's rules (one presence key per channel join, one join per topic per
-socket, 5 presence calls per 30 s per channel): shard n of the local users is one join of
-`online-users` on its own upstream socket (`Upstream.open_socket`), holding at most
-`shard_size` users. Each shard publishes at most once per `update_interval_seconds`
+socket, 5 presence calls per 30 s per channel): a fixed number of shards, joined at start,
+whatever the number of users; shard n (a user's shard is crc32(user id) mod shards) is one
+join of `online-users` on its own supervised socket (`RealtimeSockets.open_socket`). Each
+shard publishes at most once per `update_interval_seconds`
 (6.5 s keeps under 5 calls per 30 s), and only when its set changed, so a burst of
 connects is one track. Shard 0 also reads: its presence callbacks keep a count per user of
 the other gateways' metas naming them (our own key is skipped: `local_*` is the truth for
-this gateway), and `on_change(user, online)` fires when a user's global status flips —
-at once for local changes, on the next presence sync for remote ones. Lag seen by others:
-up to `update_interval_seconds` plus Realtime's replication between its nodes (~1.5 s).
+this gateway), and the listeners (`listen`) hear `(user, online)` when a user's global
+status flips — at once for local changes, on the next presence sync for remote ones.
+Lag seen by others: up to `update_interval_seconds` plus Realtime's replication between
+its nodes (~1.5 s).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,19 +38,19 @@ from typing import Any
 
 from realtime import AsyncRealtimeChannel, RealtimeChannelOptions
 
-from gateway.upstream import Upstream
-from gateway.upstream_channel import ChannelEntry, ChannelSpec, guarded, push_acked
-from gateway.upstream_socket import UpstreamSocket
+from gateway.supabase.realtime_channel import ChannelEntry, ChannelSpec, guarded, push_acked
+from gateway.supabase.realtime_socket import UpstreamSocket
+from gateway.supabase.sockets import RealtimeSockets
+
+__all__ = ["OnlineUsers"]
 
 log = logging.getLogger(__name__)
 
 TOPIC = "online-users"
 TRACK_TIMEOUT_SECONDS = 5.0
-# Users per meta: ~80 KB of ids, well under the 256 KB payload cap of Supabase's Free plan.
-# Fewer, larger shards matter: every shard's join receives (and realtime-py keeps) every
-# meta of the topic, so a gateway holds `shards x users` ids — at 10,000 users, 500 per
-# shard cost ~1.9 KB of memory per user and 2,000 per shard ~0.5 KB.
-SHARD_SIZE = 2000
+# A meta of 5,000 user ids is ~200 KB, under the 256 KB payload cap of Supabase's Free plan.
+# Few shards matter: every shard's join receives (and realtime-py keeps) every meta of the
+# topic, so a gateway holds `shards x users` ids (4 shards: ~0.2 KB per user).
 
 
 @dataclass(eq=False)
@@ -73,38 +76,40 @@ def _users(metas: Iterable[dict[str, Any]]) -> list[str]:
     return found
 
 
-class Presence:
+class OnlineUsers:
     def __init__(
         self,
-        upstream: Upstream,
+        sockets: RealtimeSockets,
         *,
-        gateway_id: str,
-        on_change: Callable[[str, bool], None],
+        shards: int,
         update_interval_seconds: float = 6.5,
-        shard_size: int = SHARD_SIZE,
     ) -> None:
-        self._upstream = upstream
-        self.gateway_id = gateway_id
-        self._key = f"gateway:{gateway_id}"
-        self._on_change = guarded(on_change, "presence on_change")
+        self._sockets = sockets
+        self.gateway_id = sockets.gateway_id
+        self._key = f"gateway:{sockets.gateway_id}"
+        self._listeners: list[Callable[[str, bool], None]] = []
         self._interval = update_interval_seconds
-        self._shard_size = shard_size
-        self._shards: list[_Shard] = []  # the first one also reads, and is never closed
-        self._shard_of: dict[str, _Shard] = {}
+        self._shard_count = shards
+        self._shards: list[_Shard] = []  # the first one also reads
         self._local: set[str] = set()
         self._remote: Counter[str] = Counter()  # user → metas of other gateways naming them
         self._touched: set[str] = set()  # remote counts changed since the last sync
         self._online: set[str] = set()
-        self._closing: set[asyncio.Task[None]] = set()  # shards being closed
 
     # Lifecycle ---------------------------------------------------------------------------
 
+    def listen(self, on_change: Callable[[str, bool], None]) -> None:
+        """Hear every user's global status flip (wired once, at start-up)."""
+        self._listeners.append(guarded(on_change, "presence listener"))
+
     async def start(self) -> None:
-        await self._add_shard().socket.first_attempt()
+        for _ in range(self._shard_count):
+            self._add_shard()
+        await self._shards[0].socket.first_attempt()
 
     async def close(self) -> None:
         shards, self._shards = self._shards, []
-        await asyncio.gather(*self._closing, *(self._close_shard(shard) for shard in shards))
+        await asyncio.gather(*(self._close_shard(shard) for shard in shards))
 
     # Local users -------------------------------------------------------------------------
 
@@ -112,27 +117,22 @@ class Presence:
         if user_id in self._local:
             return
         self._local.add(user_id)
-        shard = next((s for s in self._shards if len(s.users) < self._shard_size), None)
-        if shard is None:
-            shard = self._add_shard()
+        shard = self._shard_of(user_id)
         shard.users.add(user_id)
         shard.dirty.set()
-        self._shard_of[user_id] = shard
         self._settle([user_id])
 
     def local_offline(self, user_id: str) -> None:
         if user_id not in self._local:
             return
         self._local.discard(user_id)
-        shard = self._shard_of.pop(user_id)
+        shard = self._shard_of(user_id)
         shard.users.discard(user_id)
         shard.dirty.set()
-        if not shard.users and self._shards and shard is not self._shards[0]:
-            self._shards.remove(shard)  # closing its socket drops its meta
-            task = asyncio.get_running_loop().create_task(self._close_shard(shard))
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
         self._settle([user_id])
+
+    def _shard_of(self, user_id: str) -> _Shard:
+        return self._shards[zlib.crc32(user_id.encode()) % len(self._shards)]
 
     # Queries -----------------------------------------------------------------------------
 
@@ -151,14 +151,13 @@ class Presence:
                 self._online.add(user)
             else:
                 self._online.discard(user)
-            self._on_change(user, online)
+            for listener in self._listeners:
+                listener(user, online)
 
     # Shards ------------------------------------------------------------------------------
 
     def _add_shard(self) -> _Shard:
-        taken = {shard.number for shard in self._shards}
-        number = next(n for n in range(len(taken) + 1) if n not in taken)
-        shard = _Shard(number, self._upstream.open_socket())
+        shard = _Shard(len(self._shards), self._sockets.open_socket())
         reader = not self._shards
         self._shards.append(shard)
         spec = ChannelSpec(
@@ -175,7 +174,7 @@ class Presence:
         if shard.flusher is not None:
             shard.flusher.cancel()
             await asyncio.gather(shard.flusher, return_exceptions=True)
-        await self._upstream.close_socket(shard.socket)
+        await self._sockets.close_socket(shard.socket)
 
     def _params(self) -> RealtimeChannelOptions:
         return {

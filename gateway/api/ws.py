@@ -1,8 +1,11 @@
 """The WebSocket endpoints: /ws (every chat of the user) and /ws/{receiver_id} (one peer).
 
-Order of a socket's life: Origin check → upgrade → authenticate (Bearer header,
-`?token=`, or a first `{"type":"auth"}` frame within limits.ws_auth_timeout_seconds) →
-attach to the hub → optional catch-up (`?since_seq=`) → read loop. A bad frame gets an
+Order of a socket's life. With a Bearer header or `?token=`: Origin check → authenticate
+→ fix the start point (the router reads where the user's chats stand) → upgrade. With a
+first `{"type":"auth"}` frame instead: upgrade → that frame within
+limits.ws_auth_timeout_seconds → fix the start point → answer. Either way every message
+committed after the client got its answer reaches the socket, whether or not it waits for
+`ready`. Then: optional catch-up (`?since_seq=`) → read loop. A bad frame gets an
 error frame and the socket stays open; authentication problems close it (see the error
 catalogue for close codes). The token's expiry closes the socket unless a fresh token
 arrives in an `auth` frame first.
@@ -17,11 +20,11 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMessage, WSMsgType, web
 
-from gateway.actions import Actions, parse_peer
-from gateway.auth import Identity, request_token
-from gateway.connection import Connection
+from gateway.api.actions import Actions, parse_peer
+from gateway.api.protocol import AuthFrame, encode, parse_frame
+from gateway.auth.verifier import Identity, request_token
+from gateway.delivery.client import Connection
 from gateway.errors import ErrorCode, GatewayError
-from gateway.protocol import AuthFrame, encode, parse_frame
 from gateway.services import Services, services_key
 
 log = logging.getLogger(__name__)
@@ -65,17 +68,18 @@ async def _serve(request: web.Request, peer_id: str | None) -> web.WebSocketResp
     query = _query(request)
     since_seq = _since_seq(query) if peer_id is not None else None
     token = request_token(request.headers, query)
-    # Pings and pongs are ours (gateway/heartbeat.py): aiohttp's heartbeat costs two
+    # Pings and pongs are ours (gateway/api/heartbeat.py): aiohttp's heartbeat costs two
     # timers per socket, and with autoping it hides the pongs the heartbeat waits for.
     ws = web.WebSocketResponse(
         autoping=False, max_msg_size=limits.ws_max_frame_bytes, compress=False
     )
-    await ws.prepare(request)
-    services.sockets.add(ws)
+    if token is None:
+        await _prepare(ws, request, services)
     try:
         identity = await _authenticate(ws, services, token)
     except GatewayError as err:
         services.metrics.error(err.code)
+        await _prepare(ws, request, services)
         await _close(ws, err)
         return ws
     conn = Connection(
@@ -83,11 +87,41 @@ async def _serve(request: web.Request, peer_id: str | None) -> web.WebSocketResp
         identity,
         peer_id=peer_id,
         queue_max=limits.ws_queue_max,
-        on_gap=services.hub.gap_found,
+        on_gap=services.recovery.gap_found,
         on_error=services.metrics.error,
     )
-    await _run(conn, services, since_seq)
+    actions = Actions(services, conn)
+    try:
+        try:
+            resume_chat = await _attach(conn, actions, services, since_seq)
+        except GatewayError as err:
+            if not ws.prepared:
+                raise  # no upgrade: the client gets the HTTP error and may retry
+            services.metrics.error(err.code)
+            await _close(ws, err, default=1013)
+            return ws
+        await _prepare(ws, request, services)
+        conn.open()
+        await _run(ws, conn, actions, services, since_seq, resume_chat)
+    finally:
+        services.router.detach(conn)
+        await conn.stop_writer()
     return ws
+
+
+async def _prepare(ws: web.WebSocketResponse, request: web.Request, services: Services) -> None:
+    if not ws.prepared:
+        await ws.prepare(request)
+        services.sockets.add(ws)
+
+
+async def _attach(
+    conn: Connection, actions: Actions, services: Services, since_seq: int | None
+) -> str | None:
+    """Fix the socket's start point; returns the chat a `since_seq` resumes, if it exists."""
+    resume_chat = await _resume_point(conn, actions, since_seq)
+    await services.router.attach(conn)
+    return resume_chat
 
 
 async def _authenticate(
@@ -119,19 +153,23 @@ async def _next_data_frame(ws: web.WebSocketResponse) -> WSMessage:
             return msg
 
 
-async def _run(conn: Connection, services: Services, since_seq: int | None) -> None:
-    ws, hub, metrics = conn.ws, services.hub, services.metrics
+async def _run(
+    ws: web.WebSocketResponse,
+    conn: Connection,
+    actions: Actions,
+    services: Services,
+    since_seq: int | None,
+    resume_chat: str | None,
+) -> None:
+    metrics = services.metrics
     metrics.socket_opened()
-    actions = Actions(services, conn)
     services.expiry.watch(conn)
     try:
-        resume_chat = await _resume_point(conn, actions, since_seq)
-        await hub.attach(conn)
         if since_seq is not None and conn.peer_id is not None:
             if resume_chat is None:  # the chat may have been created while we attached
                 resume_chat = await _existing_chat(actions, conn.peer_id)
             if resume_chat is not None:
-                await actions.catch_up(resume_chat, since_seq, reset=False)
+                await services.recovery.catch_up(conn, resume_chat, since_seq)
         # Frames (pongs included) are read from here on: the heartbeat starts now, so a long
         # catch-up above never counts as silence.
         conn.heard()
@@ -162,11 +200,9 @@ async def _run(conn: Connection, services: Services, since_seq: int | None) -> N
     finally:
         services.expiry.unwatch(conn)
         services.heartbeat.unwatch(conn)
-        hub.detach(conn)
         metrics.socket_closed()
         if ws.close_code is None and not conn.closing:
             await ws.close()
-        await conn.stop_writer()
 
 
 async def _resume_point(conn: Connection, actions: Actions, since_seq: int | None) -> str | None:
@@ -189,7 +225,7 @@ async def _existing_chat(actions: Actions, peer_id: str) -> str | None:
         return None  # no chat yet
 
 
-async def _close(ws: web.WebSocketResponse, err: GatewayError) -> None:
+async def _close(ws: web.WebSocketResponse, err: GatewayError, default: int = 1008) -> None:
     with contextlib.suppress(ConnectionError, RuntimeError):
         await ws.send_str(encode(err.frame()))
-    await ws.close(code=err.close_code or 1008, message=err.code.encode())
+    await ws.close(code=err.close_code or default, message=err.code.encode())

@@ -14,8 +14,8 @@ from typing import Any
 
 import jwt
 
+from gateway.auth.jwks import JwksCache
 from gateway.errors import ErrorCode, GatewayError
-from gateway.jwks import JwksCache
 
 HMAC = frozenset({"HS256", "HS384", "HS512"})
 ASYMMETRIC_KTY = {"ES256": "EC", "ES384": "EC", "RS256": "RSA", "RS384": "RSA", "RS512": "RSA"}
