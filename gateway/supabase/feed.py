@@ -69,6 +69,8 @@ class Feed:
         topics: TopicSource,
         listener: FeedListener,
         lost: Callable[[], None],
+        *,
+        queue_max: int = EVENT_QUEUE_MAX,
     ) -> None:
         self._sockets = sockets
         self._topics_source = topics
@@ -77,7 +79,7 @@ class Feed:
         self.topics: list[str] = []
         self._subscribed: set[str] = set()
         self._sock: UpstreamSocket | None = None
-        self._events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(EVENT_QUEUE_MAX)
+        self._events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(queue_max)
         self._tasks: set[asyncio.Task[None]] = set()
         self._rest_client = AsyncRealtimeClient(
             sockets.url, token=sockets.key, auto_reconnect=False
@@ -129,7 +131,7 @@ class Feed:
     # Inside realtime-py's listener (guarded by the socket: never raises) -------------------
 
     def _configure(self, channel: AsyncRealtimeChannel) -> None:
-        channel.on_broadcast("*", self._received)
+        channel.on_broadcast("*", self.received)
 
     def _joined(self, topic: str, again: bool) -> None:
         was_live = self.live
@@ -145,7 +147,8 @@ class Feed:
         if was_live:
             self._listener.on_down()
 
-    def _received(self, message: BroadcastPayload) -> None:
+    def received(self, message: BroadcastPayload) -> None:
+        """realtime-py's broadcast callback for every topic: only enqueues."""
         try:
             self._events.put_nowait((message["event"], message["payload"]))
         except asyncio.QueueFull:
