@@ -90,12 +90,25 @@ def _services_ctx(config: Config) -> object:
                 metrics,
                 interval=config.delivery.position_check_seconds,
             )
-            feed = Feed(sockets, service, router, positions.check_soon)
+            feed = Feed(
+                sockets,
+                service,
+                router,
+                positions.check_soon,
+                probe_interval=config.delivery.position_check_seconds,
+                max_lag=config.delivery.max_feed_lag_seconds,
+            )
             metrics.gauge(
                 "gateway_upstream_sockets", "Realtime sockets open.", sockets.socket_count
             )
             metrics.gauge(
                 "gateway_upstream_channels", "Realtime channels joined.", sockets.channel_count
+            )
+            metrics.gauge(
+                "gateway_change_feed_lag_seconds",
+                "Round trip of the last probe published by the database (or the age of one "
+                "still outstanding), through Realtime.",
+                lambda: feed.probe.lag() or 0.0,
             )
             heartbeat = Heartbeat[Connection](config.limits.ws_heartbeat_seconds)
             app[services_key] = Services(

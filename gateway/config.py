@@ -154,6 +154,12 @@ class DeliveryConfig(_Section):
         description="How often the gateway compares where its users' chats stand in the "
         "database with what it delivered (finds a lost last message).",
     )
+    max_feed_lag_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="/readyz fails when a probe published by the database takes longer "
+        "than this to come back through Realtime (a stalled change feed).",
+    )
     presence_shards: int = Field(
         4,
         ge=1,

@@ -1,5 +1,5 @@
-"""/healthz (the process answers), /readyz (the Data API and Realtime are reachable) and
-/metrics (Prometheus)."""
+"""/healthz (the process answers), /readyz (the Data API and Realtime are reachable, and
+a probe published by the database comes back through Realtime in time) and /metrics."""
 
 from __future__ import annotations
 
@@ -15,14 +15,23 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     services = request.app[services_key]
-    checks = {"database": True, "realtime": services.realtime.healthy and services.feed.live}
+    checks = {
+        "database": True,
+        "realtime": services.realtime.healthy and services.feed.live,
+        "change_feed": services.feed.probe.healthy,
+    }
     try:
         await services.store.ping(services.config.supabase.service_key)
     except GatewayError:
         checks["database"] = False
     ready = all(checks.values())
+    lag = services.feed.probe.lag()
     return web.json_response(
-        {"status": "ready" if ready else "unavailable", "checks": checks},
+        {
+            "status": "ready" if ready else "unavailable",
+            "checks": checks,
+            "change_feed_lag_seconds": None if lag is None else round(lag, 3),
+        },
         status=200 if ready else 503,
     )
 

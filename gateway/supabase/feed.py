@@ -8,7 +8,8 @@ supervised socket (see `realtime_socket`); the listener hears `on_live` once all
 subscribed and `on_down` when the socket is lost. Broadcasts go through one bounded queue
 to one consumer task, so a slow or failing handler never stalls realtime-py's listener.
 A rejoin (after any failure) or a queue overflow asks for a position check at once: a
-lost event is recovered from the database, never silent.
+lost event is recovered from the database, never silent. `probe` times a round trip
+through the database and the change feed (`feed_probe`), for `/readyz`.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ from realtime import (
 from realtime.exceptions import RealtimeHTTPError
 
 from gateway.errors import ErrorCode, GatewayError
+from gateway.supabase.feed_probe import FeedProbe, ProbeSender
 from gateway.supabase.realtime_channel import ChannelSpec
 from gateway.supabase.realtime_socket import UpstreamSocket, backoff
 from gateway.supabase.sockets import RealtimeSockets
 
-__all__ = ["Feed", "FeedListener", "TopicSource"]
+__all__ = ["Feed", "FeedListener", "FeedSource", "TopicSource"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,10 @@ class TopicSource(Protocol):
     async def delivery_topics(self) -> list[str]: ...
 
 
+class FeedSource(TopicSource, ProbeSender, Protocol):
+    """What the feed asks the database: which topics, and to publish a probe."""
+
+
 def _private(*, ack: bool = False) -> RealtimeChannelOptions:
     return {
         "config": {
@@ -66,14 +72,23 @@ class Feed:
     def __init__(
         self,
         sockets: RealtimeSockets,
-        topics: TopicSource,
+        source: FeedSource,
         listener: FeedListener,
         lost: Callable[[], None],
         *,
+        probe_interval: float = 5.0,
+        max_lag: float = 10.0,
         queue_max: int = EVENT_QUEUE_MAX,
     ) -> None:
         self._sockets = sockets
-        self._topics_source = topics
+        self._topics_source = source
+        self.probe = FeedProbe(
+            source,
+            lambda: self.topics[0] if self.live else None,
+            interval=probe_interval,
+            max_lag=max_lag,
+            gateway_id=sockets.gateway_id,
+        )
         self._listener = listener
         self._lost = lost  # events may be missing: check positions now
         self.topics: list[str] = []
@@ -92,9 +107,11 @@ class Feed:
         self._sock = self._sockets.open_socket()
         self._spawn(self._consume())
         self._spawn(self._join_topics())
+        self.probe.start()
         await self._sock.first_attempt()
 
     async def close(self) -> None:
+        await self.probe.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -163,7 +180,10 @@ class Feed:
         while True:
             event, payload = await self._events.get()
             try:
-                self._listener.on_event(event, payload)
+                if event == "probe":
+                    self.probe.echoed(payload)
+                else:
+                    self._listener.on_event(event, payload)
             except Exception:
                 log.exception("on_event failed event=%s", event)
 

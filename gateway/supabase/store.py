@@ -155,6 +155,9 @@ class ServiceReads:
         topics: list[str] = await self._store.call(self.token, "gateway_delivery_topics", {})
         return topics
 
+    async def probe(self, topic: str, nonce: str) -> None:
+        await self._store.call(self.token, "gateway_probe", {"topic": topic, "nonce": nonce})
+
     async def positions(self, since: str | None) -> Positions:
         answer: Positions = await self._store.call(
             self.token, "gateway_chat_positions", {"since": since}

@@ -28,6 +28,9 @@ class Topics:
     async def delivery_topics(self) -> list[str]:
         return ["chats:0"]
 
+    async def probe(self, topic: str, nonce: str) -> None:
+        return None
+
 
 async def test_an_overflowing_event_queue_asks_for_a_position_check() -> None:
     checks: list[None] = []
