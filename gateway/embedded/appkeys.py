@@ -10,6 +10,7 @@ from aiohttp import web
 
 from gateway.config import EmbeddedConfig
 from gateway.embedded.keys import KeyRing
+from gateway.embedded.metrics import EmbeddedMetrics
 
 
 @dataclass(frozen=True)
@@ -24,3 +25,4 @@ class EmbeddedContext:
 
 
 context_key = web.AppKey("context_key", EmbeddedContext)
+metrics_key = web.AppKey("metrics_key", EmbeddedMetrics)

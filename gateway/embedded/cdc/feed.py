@@ -1,8 +1,9 @@
 """The change feed: one WAL stream, consumed in commit order.
 
 Broadcasts are delivered inline (cheap, in order). Row changes of published tables go to
-the Postgres Changes dispatcher, which checks each subscriber's RLS on its own task so
-broadcasts never wait on those queries. Every transaction is acked once handed over.
+the Postgres Changes dispatcher, which hands them to each subscribed channel's queue; the
+RLS and filter checks run there, so neither broadcasts nor other channels wait on them.
+Every transaction is acked once handed over.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway.embedded.appkeys import context_key
+from gateway.embedded.appkeys import context_key, metrics_key
 from gateway.embedded.cdc import broadcasts, retention
 from gateway.embedded.cdc.postgres_changes import PostgresChanges
 from gateway.embedded.realtime.hub import Hub, hub_key
@@ -47,7 +48,7 @@ def handle(transaction: Transaction, hub: Hub, changes: PostgresChanges) -> None
 async def feed_ctx(app: web.Application) -> AsyncIterator[None]:
     context, hub = app[context_key], app[hub_key]
     stream = WalStream(context.database_url, PUBLICATIONS)
-    changes = PostgresChanges(context.pool, hub)
+    changes = PostgresChanges(context.pool, hub, app[metrics_key])
     await stream.start()
     changes.start()
     consumer = asyncio.create_task(_supervised(stream, hub, changes), name="cdc-feed")
