@@ -10,6 +10,7 @@ import asyncpg
 from aiohttp import web
 
 from gateway.config import EmbeddedConfig
+from gateway.embedded.faults import FaultHooks
 from gateway.embedded.keys import KeyRing
 from gateway.embedded.metrics import EmbeddedMetrics
 
@@ -30,5 +31,7 @@ class EmbeddedContext:
 
 context_key = web.AppKey("context_key", EmbeddedContext)
 metrics_key = web.AppKey("metrics_key", EmbeddedMetrics)
+faults_key = web.AppKey("faults_key", FaultHooks)
+"""In-process fault injection for tests (see gateway.embedded.faults); never set from outside."""
 feed_key: web.AppKey[FeedStatus] = web.AppKey("feed_key")
 """The change feed's state, filled in when it starts (see gateway.embedded.cdc.health)."""

@@ -10,10 +10,12 @@ from gateway.embedded import auth, cdc, realtime, rest
 from gateway.embedded.appkeys import (
     EmbeddedContext,
     context_key,
+    faults_key,
     feed_key,
     metrics_key,
 )
 from gateway.embedded.cdc.health import FeedReport, report
+from gateway.embedded.faults import FaultHooks
 from gateway.embedded.metrics import EmbeddedMetrics
 
 # Bodies up to Supabase's broadcast payload cap (3,000 KB) plus framing.
@@ -47,6 +49,7 @@ def create_embedded_app(context: EmbeddedContext) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[context_key] = context
     app[metrics_key] = EmbeddedMetrics()
+    app[faults_key] = FaultHooks()
     app.router.add_get("/health", _health)
     app.router.add_get("/metrics", _metrics)
     rest.setup(app)
