@@ -126,6 +126,12 @@ class EmbeddedConfig(_Section):
     refresh_token_reuse_interval_seconds: int = Field(
         10, ge=0, description="Seconds a rotated refresh token may still be reused (as GoTrue)."
     )
+    change_feed_max_lag_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="The embedded /health answers 503 when Realtime's change feed is further"
+        " behind the database than this.",
+    )
 
 
 class LimitsConfig(_Section):

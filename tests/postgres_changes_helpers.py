@@ -1,5 +1,6 @@
 """Helpers for the Postgres Changes tests: a published `todos` table, SQL run as the
-superuser, realtime-py subscriptions whose payloads land in queues, and bare-socket joins."""
+superuser, chats and messages as their members, realtime-py subscriptions whose payloads
+land in queues, and bare-socket joins."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from realtime import (
     RealtimeSubscribeStates,
 )
 
+from tests.db_helpers import send, start_direct_chat
 from tests.realtime_helpers import (
     RawSocket,
     RealtimeStack,
@@ -62,6 +64,24 @@ async def execute(stack: RealtimeStack, sql: str, *args: Any) -> None:
     conn = await asyncpg.connect(stack.database_url)
     try:
         await conn.execute(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def direct_chat(stack: RealtimeStack, a: str, b: str) -> str:
+    """The direct chat of users a and b (created by a), committed."""
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        return await start_direct_chat(conn, a, b)
+    finally:
+        await conn.close()
+
+
+async def send_message(stack: RealtimeStack, sender: str, chat_id: str, body: str) -> Any:
+    """A message sent as `sender`, committed; its stored row."""
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        return await send(conn, sender, chat_id, body)
     finally:
         await conn.close()
 

@@ -3,18 +3,16 @@ may select, deletes skip RLS but carry only the key, and a token refresh re-subs
 
 from __future__ import annotations
 
-from typing import Any
-
-import asyncpg
 import pytest
 
-from tests.db_helpers import send, start_direct_chat
 from tests.postgres_changes_helpers import (
     TODOS,
     Event,
+    direct_chat,
     execute,
     raw_join,
     realtime,
+    send_message,
     subscriber,
 )
 from tests.realtime_helpers import (
@@ -48,32 +46,16 @@ async def stack(stack: RealtimeStack) -> RealtimeStack:
     return stack
 
 
-async def _chat(stack: RealtimeStack, a: str, b: str) -> str:
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        return await start_direct_chat(conn, a, b)
-    finally:
-        await conn.close()
-
-
 async def _two_member_chat(stack: RealtimeStack) -> tuple[str, str, str]:
     """Users a and b with a direct chat: (a, b's token, chat id)."""
     a, _ = await create_user(stack)
     b, b_token = await create_user(stack)
-    return a, b_token, await _chat(stack, a, b)
-
-
-async def _send(stack: RealtimeStack, sender: str, chat_id: str, body: str) -> Any:
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        return await send(conn, sender, chat_id, body)
-    finally:
-        await conn.close()
+    return a, b_token, await direct_chat(stack, a, b)
 
 
 async def test_chat_members_see_their_messages_and_others_do_not(stack: RealtimeStack) -> None:
     (a, a_token), (b, b_token), (_, c_token) = [await create_user(stack) for _ in range(3)]
-    chat_id = await _chat(stack, a, b)
+    chat_id = await direct_chat(stack, a, b)
     binding = {"event": Event.Insert, "table": "messages"}
     async with realtime(stack, a_token) as rt_a, realtime(stack, b_token) as rt_b:
         async with realtime(stack, c_token) as rt_c:
@@ -81,7 +63,7 @@ async def test_chat_members_see_their_messages_and_others_do_not(stack: Realtime
             bob = await subscriber(rt_b, "inbox", binding)
             carol = await subscriber(rt_c, "inbox", binding)
 
-            row = await _send(stack, a, chat_id, "hi bob")
+            row = await send_message(stack, a, chat_id, "hi bob")
 
             for member in (alice, bob):
                 record = (await next_item(member.events))["data"]["record"]
@@ -101,7 +83,7 @@ async def test_anon_gets_nothing_from_a_table_granted_only_to_authenticated(
     async with realtime(stack) as anon, realtime(stack, b_token) as rt_b:
         stranger = await subscriber(anon, "inbox", {"table": "messages"})
         bob = await subscriber(rt_b, "inbox", {"table": "messages"})
-        await _send(stack, a, chat_id, "members only")
+        await send_message(stack, a, chat_id, "members only")
         assert (await next_item(bob.events))["data"]["record"]["body"] == "members only"
         assert await nothing_arrives(stranger.events)
 
@@ -113,7 +95,7 @@ async def test_anon_is_sent_supabases_401_row_which_realtime_py_drops(
     binding = {"event": "INSERT", "schema": "public", "table": "messages"}
     async with raw_socket(stack.ws_url()) as sock:
         [binding_id] = await raw_join(sock, "inbox", binding)
-        await _send(stack, a, chat_id, "members only")
+        await send_message(stack, a, chat_id, "members only")
         assert await sock.recv() == {
             "topic": "realtime:inbox",
             "event": "postgres_changes",
@@ -172,12 +154,12 @@ async def test_a_refreshed_token_resubscribes_with_the_new_claims(stack: Realtim
     a, b_token, chat_id = await _two_member_chat(stack)
     async with realtime(stack) as rt:
         sub = await subscriber(rt, "inbox", {"table": "messages"})
-        await _send(stack, a, chat_id, "before")
+        await send_message(stack, a, chat_id, "before")
         assert await nothing_arrives(sub.events)
 
         await rt.set_auth(b_token)
         assert (await next_item(sub.system)).message == "Subscribed to PostgreSQL"
-        await _send(stack, a, chat_id, "after")
+        await send_message(stack, a, chat_id, "after")
         assert (await next_item(sub.events))["data"]["record"]["body"] == "after"
 
 
@@ -185,6 +167,6 @@ async def test_service_role_sees_every_row(stack: RealtimeStack) -> None:
     a, _, chat_id = await _two_member_chat(stack)
     async with realtime(stack, stack.service_key) as rt:
         sub = await subscriber(rt, "all", {"schema": "public"})
-        await _send(stack, a, chat_id, "one")
+        await send_message(stack, a, chat_id, "one")
         data = (await next_item(sub.events))["data"]
         assert (data["table"], data["record"]["body"]) == ("messages", "one")

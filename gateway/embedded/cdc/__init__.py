@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.embedded.appkeys import feed_key
 from gateway.embedded.cdc.feed import feed_ctx
+from gateway.embedded.cdc.health import FeedStatus
 
 
 def setup(app: web.Application) -> None:
     """Start the change feed with the app (after the Realtime hub exists)."""
+    app[feed_key] = FeedStatus()
     app.cleanup_ctx.append(feed_ctx)

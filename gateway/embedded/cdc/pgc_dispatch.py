@@ -1,156 +1,62 @@
-"""apply_rls and the message dispatcher for one change: per subscribed role (in name order)
-either Supabase's 400/401 error row, or the filter and RLS checks; then one event per
-distinct `select` list, pushed to each channel with the ids of its bindings that matched."""
+"""The ordered side of Postgres Changes: each committed change, in commit order, is handed to
+the queue of every channel that may want it (subscribed to its table and action, or still
+being validated). The table's catalog facts for the roles involved are read once per batch.
+
+Nothing here waits on a subscriber: the RLS and filter checks run on each channel's queue
+(pgc_worker), so the only work on this path is the registry lookup and the catalog read.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime
-from types import TracebackType
-from typing import Any
 
 import asyncpg
 
-from gateway.embedded.cdc.pgc_filters import FilterRun
-from gateway.embedded.cdc.pgc_payload import (
-    NO_PRIMARY_KEY,
-    UNAUTHORIZED,
-    ChangeValues,
-    commit_timestamp,
-    error_data,
-    event_data,
-)
-from gateway.embedded.cdc.pgc_registry import ChannelEntry, Match
-from gateway.embedded.cdc.pgc_rls import RlsChecks, TableInfo, table_info
-from gateway.embedded.cdc.pgc_subscribe import Subscription
+from gateway.embedded.cdc.pgc_job import ChangeJob
+from gateway.embedded.cdc.pgc_registry import ChannelEntry, Registry
+from gateway.embedded.cdc.pgc_rls import TableInfo, table_info
 from gateway.embedded.wal.changes import RowChange
 
+log = logging.getLogger(__name__)
 
-def _select_order(select: tuple[str, ...] | None) -> str:
-    # order by coalesce(array_to_string(selected_columns, ','), '')
-    return ",".join(select) if select else ""
-
-
-def fan_out(data: dict[str, Any], group: list[Match]) -> int:
-    """Push one event to every channel in `group`; returns the number of frames."""
-    by_entry: dict[ChannelEntry, list[Subscription]] = {}
-    for entry, sub in group:
-        by_entry.setdefault(entry, []).append(sub)
-    for entry, subs in by_entry.items():
-        channel = entry.channel
-        if channel.legacy_api:  # topic-as-subscription clients get the change type as event
-            channel.push_fastlane(data["type"], data)
-            continue
-        # Supabase walks the channel's bindings in order, prepending each match.
-        ids = [sub.binding_id for sub in sorted(subs, key=lambda s: s.position, reverse=True)]
-        channel.push_fastlane("postgres_changes", {"ids": ids, "data": data})
-    return len(by_entry)
+Offer = Callable[[ChannelEntry, ChangeJob], None]
+TableKey = tuple[str, str, tuple[str, ...]]
 
 
-class Dispatch:
-    """The database side of a batch of changes: one connection for catalog and filter queries,
-    one read-only transaction for RLS checks, and table facts read once per batch."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-        self._conn: asyncpg.Connection | None = None
-        self._rls = RlsChecks(pool)
-        self._tables: dict[tuple[str, str, tuple[str, ...]], TableInfo | None] = {}
-
-    async def __aenter__(self) -> Dispatch:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        conn, self._conn = self._conn, None
-        try:
-            await self._rls.close()
-        finally:
-            if conn is not None:
-                await self._pool.release(conn)
-
-    async def _connection(self) -> asyncpg.Connection:
-        if self._conn is None:
-            self._conn = await self._pool.acquire()
-        return self._conn
-
-    async def _table(self, schema: str, table: str, roles: tuple[str, ...]) -> TableInfo | None:
-        key = (schema, table, roles)
-        if key not in self._tables:
-            self._tables[key] = await table_info(await self._connection(), schema, table, roles)
-        return self._tables[key]
-
-    async def change(self, change: RowChange, committed: datetime, matches: list[Match]) -> int:
-        """Deliver one change to the subscriptions it matched by table and action."""
-        roles = tuple(sorted({entry.claims.role for entry, _ in matches}))
-        table = await self._table(change.schema, change.table, roles)
-        if table is None:
-            return 0
-        values = ChangeValues.of(change)
-        new_run = FilterRun(change.new)
-        old_run = FilterRun(change.old) if change.kind == "DELETE" else None
-        for _, sub in matches:
-            for run in (new_run, old_run):
-                if run is not None and sub.filters:
-                    run.collect(sub.filters)
-        for run in (new_run, old_run):
-            if run is not None:
-                await run.resolve(await self._connection())
-        when = commit_timestamp(committed)
-        pushed = 0
-        for role in roles:
-            mine = [m for m in matches if m[0].claims.role == role]
-            groups = sorted({sub.select for _, sub in mine}, key=_select_order)
-            error = self._error(change, values, table, role)
-            if error is not None:  # to every subscription of the role, filters unchecked
-                for select in groups:
-                    group = [m for m in mine if m[1].select == select]
-                    pushed += fan_out(error_data(change, error), group)
+async def route(
+    pool: asyncpg.Pool,
+    registry: Registry,
+    batch: list[tuple[RowChange, datetime]],
+    offer: Offer,
+) -> None:
+    """Queue every change of `batch` for the channels it may concern, in order."""
+    tables: dict[TableKey, TableInfo | None] = {}
+    conn: asyncpg.Connection | None = None
+    try:
+        for change, committed in batch:
+            entries = registry.candidates(change.schema, change.table, change.kind)
+            if not entries:
                 continue
-            visible = [
-                m
-                for m in mine
-                if new_run.passes(m[1].filters)
-                or (old_run is not None and old_run.passes(m[1].filters))
-            ]
-            if table.rls and change.kind != "DELETE":  # deletes are never RLS-checked
-                visible = await self._rls_visible(change, table, values, visible)
-            for select in groups:
-                group = [m for m in visible if m[1].select == select]
-                if group:
-                    data = event_data(change, values, when, table, role, select)
-                    pushed += fan_out(data, group)
-        return pushed
-
-    @staticmethod
-    def _error(change: RowChange, values: ChangeValues, table: TableInfo, role: str) -> str | None:
-        if change.kind == "DELETE":
-            return None
-        if not values.keys:
-            return NO_PRIMARY_KEY
-        if not values.keys <= table.selectable.get(role, frozenset()):
-            return UNAUTHORIZED
-        return None
-
-    async def _rls_visible(
-        self, change: RowChange, table: TableInfo, values: ChangeValues, candidates: list[Match]
-    ) -> list[Match]:
-        new = change.new or {}
-        key = [
-            (c.name, c.type_sql, new.get(c.name)) for c in table.columns if c.name in values.keys
-        ]
-        if len(key) != len(values.keys) or any(c not in new for c in values.keys):
-            return []
-        verdicts: dict[str, bool] = {}
-        visible = []
-        for entry, sub in candidates:
-            if entry.claims_key not in verdicts:
-                verdicts[entry.claims_key] = await self._rls.visible(
-                    change.schema, change.table, key, entry.claims
+            roles = tuple(sorted({entry.claims.role for entry in entries}))
+            key = (change.schema, change.table, roles)
+            try:
+                if key not in tables:
+                    if conn is None:
+                        conn = await pool.acquire()
+                    tables[key] = await table_info(conn, change.schema, change.table, roles)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as err:
+                # Not the error text: PostgreSQL's may quote row values.
+                code = getattr(err, "sqlstate", None) or type(err).__name__
+                log.error(
+                    "postgres_changes lost a change of %s.%s: %s", change.schema, change.table, code
                 )
-            if verdicts[entry.claims_key]:
-                visible.append((entry, sub))
-        return visible
+                continue
+            table = tables[key]
+            job = ChangeJob(change, committed, dict.fromkeys(roles, table))
+            for entry in entries:
+                offer(entry, job)
+    finally:
+        if conn is not None:
+            await pool.release(conn)

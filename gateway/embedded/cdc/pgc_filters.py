@@ -2,14 +2,15 @@
 
 Supabase casts both sides to the column's type in SQL for every filter of every subscriber.
 Where Python reproduces PostgreSQL exactly (integers, numeric, float8, bool, uuid, and
-equality on text/varchar under a deterministic collation) the check runs here; everything
-else (like, regexes, timestamps, other types, text ordering) is batched into one SQL round
-trip per change. A NULL result counts as false, negated or not, as in Supabase.
+equality on text/varchar under a deterministic collation) the check runs here: bounded work,
+no database, no backtracking. Everything else (like, regexes, timestamps, other types, text
+ordering) is left for `FilterSession`, which runs one subscriber's checks in SQL under a time
+budget; a filter is only sent there for rows the subscriber may see (see pgc_deliver). A NULL
+result counts as false, negated or not, as in Supabase.
 """
 
 from __future__ import annotations
 
-import logging
 import operator
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,8 +22,6 @@ import asyncpg
 
 from gateway.embedded.cdc.pgc_params import FilterSpec
 from gateway.embedded.wal.values import parse_array
-
-log = logging.getLogger(__name__)
 
 Row = Mapping[str, str | None]
 Native = Callable[[str | None, "FilterRun"], bool | None]
@@ -190,13 +189,12 @@ def _sql_expression(check: SqlCheck, args: list[str | None]) -> str:
 
 
 class FilterRun:
-    """Verdicts for one row: collect every subscriber's checks, resolve SQL ones in one query."""
+    """Verdicts for one row: native checks here, SQL ones learned from a FilterSession."""
 
     def __init__(self, row: Row | None) -> None:
         self.row = row
         self._parsed: dict[tuple[Callable[[str], Any], str], Any] = {}
         self._sql: dict[SqlCheck, bool] = {}
-        self._wanted: dict[SqlCheck, None] = {}
 
     def parsed(self, parse: Callable[[str], Any], text: str) -> Any:
         """`parse(text)`, once per row: many subscribers compare the same value."""
@@ -205,36 +203,26 @@ class FilterRun:
             self._parsed[key] = parse(text)
         return self._parsed[key]
 
-    def collect(self, filters: tuple[CompiledFilter, ...]) -> None:
-        """Note the SQL checks these filters still need (none if a native check fails)."""
-        self._verdict(filters, collect=True)
+    def may_pass(self, filters: tuple[CompiledFilter, ...]) -> bool:
+        """False when a column is missing or a native check fails; SQL checks still open."""
+        return self._verdict(filters, None) is not False
 
-    async def resolve(self, conn: asyncpg.Connection) -> None:
-        """Run every collected SQL check in one statement."""
-        wanted = list(self._wanted)
-        self._wanted.clear()
-        if not wanted:
-            return
-        try:
-            self._sql.update(zip(wanted, await _evaluate(conn, wanted), strict=True))
-        except asyncpg.PostgresError:
-            for check in wanted:  # one failing check must not sink the others
-                try:
-                    self._sql[check] = (await _evaluate(conn, [check]))[0]
-                except asyncpg.PostgresError as err:
-                    log.warning(  # the error text may quote row values: only its code
-                        "postgres_changes filter %s on type %s failed: %s",
-                        check[1],
-                        check[0],
-                        err.sqlstate,
-                    )
-                    self._sql[check] = False
+    def wanted(self, filters: tuple[CompiledFilter, ...], into: dict[SqlCheck, None]) -> None:
+        """Add the SQL checks these filters still need: none unless every native check passed,
+        whatever the filters' order."""
+        if self._verdict(filters, None) is None:
+            self._verdict(filters, into)
+
+    def learn(self, results: Mapping[SqlCheck, bool]) -> None:
+        self._sql.update(results)
 
     def passes(self, filters: tuple[CompiledFilter, ...]) -> bool:
         """is_visible_through_filters: every filter column present and every filter true."""
-        return self._verdict(filters, collect=False) is True
+        return self._verdict(filters, None) is True
 
-    def _verdict(self, filters: tuple[CompiledFilter, ...], *, collect: bool) -> bool | None:
+    def _verdict(
+        self, filters: tuple[CompiledFilter, ...], wanted: dict[SqlCheck, None] | None
+    ) -> bool | None:
         if self.row is None:
             return not filters
         outstanding = False
@@ -248,8 +236,8 @@ class FilterRun:
                 verdict = self._sql.get(check)
                 if verdict is None:
                     outstanding = True
-                    if collect:
-                        self._wanted[check] = None
+                    if wanted is not None:
+                        wanted[check] = None
                     continue
             if not verdict:
                 return False
@@ -268,7 +256,8 @@ class FilterRun:
         return None
 
 
-async def _evaluate(conn: asyncpg.Connection, checks: list[SqlCheck]) -> list[bool]:
+async def evaluate(conn: asyncpg.Connection, checks: list[SqlCheck]) -> list[bool]:
+    """check_equality_op for every check, in one statement."""
     args: list[str | None] = []
     expressions = [_sql_expression(check, args) for check in checks]
     row = await conn.fetchval(f"select array[{', '.join(expressions)}]::bool[]", *args)

@@ -3,21 +3,21 @@ has validated them, then indexed by published table for dispatch.
 
 A channel is registered synchronously when it joins (right after the join reply is queued),
 so every change committed after the client saw its join reply finds the channel here:
-active, or pending, in which case dispatch waits for the validation to settle.
+active, or pending, in which case the change waits in the channel's queue until the
+validation settles.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 from dataclasses import dataclass, field
 
+from gateway.embedded.cdc.pgc_job import ChangeJob
 from gateway.embedded.cdc.pgc_params import BindingSpec
 from gateway.embedded.cdc.pgc_subscribe import Entity, Subscription
-from gateway.embedded.db import claims_json
 from gateway.embedded.keys import Claims
 from gateway.embedded.realtime.channel import Channel
-
-Match = tuple["ChannelEntry", Subscription]
 
 
 @dataclass(eq=False)
@@ -30,10 +30,8 @@ class ChannelEntry:
     subscriptions: list[Subscription] = field(default_factory=list)
     settled: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
-    claims_key: str = ""  # the claims as RLS sees them: subscribers with equal keys share a check
-
-    def __post_init__(self) -> None:
-        self.claims_key = claims_json(self.claims)
+    jobs: collections.deque[ChangeJob] = field(default_factory=collections.deque)
+    worker: asyncio.Task[None] | None = None  # drains `jobs` (pgc_worker)
 
     def covers(self, schema: str, table: str) -> bool:
         return any(spec.covers(schema, table) for _, spec in self.bindings)
@@ -70,7 +68,6 @@ class Registry:
             return
         self._unindex(entry)
         entry.subscriptions, entry.claims = subscriptions, claims
-        entry.claims_key = claims_json(claims)
         for sub in subscriptions:
             self._by_entity.setdefault(sub.entity, {}).setdefault(entry, []).append(sub)
 
@@ -92,14 +89,13 @@ class Registry:
             return True
         return any(entry.covers(schema, table) for entry in self._pending)
 
-    def pending(self, schema: str, table: str) -> list[ChannelEntry]:
-        return [entry for entry in self._pending if entry.covers(schema, table)]
-
-    def matches(self, schema: str, table: str, action: str) -> list[Match]:
-        """Active subscriptions to this table and action, channel by channel in join order."""
-        return [
-            (entry, sub)
+    def candidates(self, schema: str, table: str, action: str) -> list[ChannelEntry]:
+        """Channels subscribed to this table and action, in join order, then the channels
+        still being validated that could be."""
+        active = [
+            entry
             for entry, subs in self._by_entity.get((schema, table), {}).items()
-            for sub in subs
-            if sub.action in ("*", action)
+            if any(sub.action in ("*", action) for sub in subs)
         ]
+        pending = [entry for entry in self._pending if entry.covers(schema, table)]
+        return active + pending

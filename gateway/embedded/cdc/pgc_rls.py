@@ -3,13 +3,14 @@ subscribed role's column privileges, and whether the changed row is visible to a
 
 Visibility is Supabase's `walrus_rls_stmt`: `select exists(select 1 from <table> where
 <pk> = <value> ...)` run as the subscriber's role with its claims in request.jwt.claims.
-Like Supabase, that is one query per subscriber per change; subscribers whose claims are
-identical share one. The checks of a batch of changes share one read-only transaction
-(READ COMMITTED: each query still sees what is committed when it runs).
+Like Supabase, that is one query per subscriber per change. A subscriber's checks over a
+batch of its changes share one read-only transaction (READ COMMITTED: each query still sees
+what is committed when it runs).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import asyncpg
 from gateway.embedded.db import context_sql
 from gateway.embedded.keys import Claims
 from gateway.embedded.rest.sql import ident, qualified
+from gateway.embedded.wal.changes import RowChange
 
 log = logging.getLogger(__name__)
 
@@ -73,59 +75,75 @@ async def table_info(
     return TableInfo(rows[0]["relrowsecurity"], columns, selectable)
 
 
-class RlsChecks:
-    """Row visibility checks for a batch of changes, on one connection and transaction."""
+class RlsSession:
+    """One subscriber's row visibility checks over a batch of its changes: one read-only
+    transaction as its role with its claims, opened at the first check, while holding one of
+    the `slots` (so RLS checks never take every pooled connection)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, claims: Claims, slots: asyncio.Semaphore) -> None:
         self._pool = pool
+        self._claims = claims
+        self._slots = slots
         self._conn: asyncpg.Connection | None = None
-        self._tx: asyncpg.transaction.Transaction | None = None
+        self._open = False
 
-    async def close(self) -> None:
-        """End the transaction and give the connection back."""
+    async def __aenter__(self) -> RlsSession:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
         conn, self._conn = self._conn, None
         if conn is None:
             return
         try:
-            await self._end()
+            if self._open and exc_info[0] is None:
+                await conn.execute("rollback")  # read-only: nothing to keep
         finally:
-            await self._pool.release(conn)
+            await self._pool.release(conn)  # rolls back what a cancelled check left open
+            self._slots.release()
 
-    async def _end(self) -> None:
-        tx, self._tx = self._tx, None
-        if tx is not None:
-            await tx.rollback()  # read-only: nothing to keep
-
-    async def _connection(self) -> asyncpg.Connection:
-        if self._conn is None:
-            self._conn = await self._pool.acquire()
-        if self._tx is None:
-            self._tx = self._conn.transaction(readonly=True)
-            await self._tx.start()
-        return self._conn
-
-    async def visible(
-        self, schema: str, table: str, key: Sequence[tuple[str, str, str | None]], claims: Claims
-    ) -> bool:
-        """Whether `claims` may select the row whose primary key is `key` (name, type, text)."""
+    async def visible(self, change: RowChange, table: TableInfo, keys: frozenset[str]) -> bool:
+        """walrus_rls_stmt: may the subscriber select the changed row (found by its key)?"""
+        new = change.new or {}
+        key = [(c.name, c.type_sql, new.get(c.name)) for c in table.columns if c.name in keys]
+        if len(key) != len(keys) or any(name not in new for name in keys):
+            return False
         conditions = " and ".join(
             f"{ident(name)} = ${i}::text::{type_sql}"
             for i, (name, type_sql, _) in enumerate(key, 1)
         )
-        sql = f"select exists(select 1 from {qualified(schema, table)} where {conditions})"
-        conn = await self._connection()
+        relation = qualified(change.schema, change.table)
+        sql = f"select exists(select 1 from {relation} where {conditions})"
         try:
-            settings = {"statement_timeout": STATEMENT_TIMEOUT_MS}
-            await conn.execute(context_sql(claims, "GET", settings=settings))
+            conn = await self._begin()
             return bool(await conn.fetchval(sql, *(value for _, _, value in key)))
         except (asyncpg.PostgresError, ValueError) as err:  # ValueError: a NUL in a claim
             # Supabase's poller would stall on this; here the one subscriber misses the row.
             log.warning(
                 "postgres_changes RLS check on %s.%s as %s failed: %s",
-                schema,
-                table,
-                claims.role,
+                change.schema,
+                change.table,
+                self._claims.role,
                 getattr(err, "sqlstate", "a NUL in the claims"),
             )
-            await self._end()
+            await self._rollback()
             return False
+
+    async def _begin(self) -> asyncpg.Connection:
+        if self._conn is None:
+            await self._slots.acquire()
+            try:
+                self._conn = await self._pool.acquire()
+            except BaseException:
+                self._slots.release()
+                raise
+        if not self._open:
+            settings = {"statement_timeout": STATEMENT_TIMEOUT_MS}
+            context = context_sql(self._claims, "GET", settings=settings)
+            await self._conn.execute(f"begin read only; {context}")
+            self._open = True
+        return self._conn
+
+    async def _rollback(self) -> None:
+        if self._open and self._conn is not None:
+            self._open = False
+            await self._conn.execute("rollback")

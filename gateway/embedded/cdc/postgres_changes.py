@@ -1,17 +1,20 @@
 """Postgres Changes: row changes of published tables to the channels subscribed to them.
 
-Lifecycle: `start()` registers a hub observer and the dispatcher task; `stop()` ends both.
-Joins: a channel with bindings is parsed and registered synchronously when it joins (right
-after its join reply), then validated against the database on its own task, which pushes
-`system` "Subscribed to PostgreSQL" or Supabase's error. Dispatch of a change that could
-concern a still-validating channel waits for that validation, so a row committed after
-the client saw its join reply is never missed, and arrives after the system message.
-Token refreshes re-subscribe with the new claims (Supabase upserts the claims the same way).
+Lifecycle: `start()` registers a hub observer and the dispatcher task; `stop()` ends them and
+every channel's queue. Joins: a channel with bindings is parsed and registered synchronously
+when it joins (right after its join reply), then validated against the database on its own
+task, which pushes `system` "Subscribed to PostgreSQL" or Supabase's error. Changes that
+could concern a still-validating channel wait in that channel's queue for the validation,
+so a row committed after the client saw its join reply is never missed, and arrives after
+the system message. Token refreshes re-subscribe with the new claims (Supabase upserts the
+claims the same way).
 
 Concurrency: `submit()` (called by the feed in commit order) only appends to a queue; one
-task dispatches in order, in batches. The queue is bounded by `ready()`, which the feed
-awaits between transactions: when dispatch falls `max_queued` changes behind, the feed
-stops reading the WAL (PostgreSQL keeps the rest in the slot) instead of dropping changes.
+task routes it in order, in batches, to each concerned channel's own queue (pgc_dispatch),
+whose task does the RLS and filter checks (pgc_worker): a slow channel delays only itself.
+The ordered queue is bounded by `ready()`, which the feed awaits between transactions: when
+routing falls `max_queued` changes behind, the feed stops reading the WAL (PostgreSQL keeps
+the rest in the slot) instead of dropping changes.
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ from datetime import datetime
 
 import asyncpg
 
-from gateway.embedded.cdc.pgc_dispatch import Dispatch
+from gateway.embedded.cdc.pgc_deliver import Checks
+from gateway.embedded.cdc.pgc_dispatch import route
 from gateway.embedded.cdc.pgc_params import BindingError, BindingSpec, parse_binding
-from gateway.embedded.cdc.pgc_registry import ChannelEntry, Match, Registry
+from gateway.embedded.cdc.pgc_registry import ChannelEntry, Registry
 from gateway.embedded.cdc.pgc_subscribe import SubscribeError, subscribe
+from gateway.embedded.cdc.pgc_worker import Workers
+from gateway.embedded.metrics import EmbeddedMetrics
 from gateway.embedded.realtime.channel import Channel
 from gateway.embedded.realtime.hub import Hub
 from gateway.embedded.wal.changes import RowChange
@@ -38,20 +44,30 @@ log = logging.getLogger(__name__)
 EXTENSION = "postgres_changes"
 SUBSCRIBED = "Subscribed to PostgreSQL"
 MAX_QUEUED = 10_000
-BATCH = 256  # changes that share one RLS transaction and one catalog snapshot
-SETTLE_TIMEOUT = 15.0  # longest a change waits for a joining channel's validation
+BATCH = 256  # changes routed with one catalog snapshot
 RETRY_SECONDS = (5.0, 10.0)  # Supabase retries a subscription the database failed
 
 
 class PostgresChanges:
     """The Postgres Changes extension: a hub observer, the subscriptions and the dispatcher."""
 
-    def __init__(self, pool: asyncpg.Pool, hub: Hub, *, max_queued: int = MAX_QUEUED) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        hub: Hub,
+        metrics: EmbeddedMetrics,
+        *,
+        max_queued: int = MAX_QUEUED,
+    ) -> None:
         self.pool = pool
         self.hub = hub
         self.max_queued = max_queued
         self.registry = Registry()
+        settings = hub.settings
+        checks = Checks.create(pool, settings.postgres_changes_filter_timeout_ms)
+        self.workers = Workers(checks, settings.postgres_changes_queue_max, metrics)
         self._queue: collections.deque[tuple[RowChange, datetime]] = collections.deque()
+        self._routing: datetime | None = None  # commit time of the batch being routed
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -61,6 +77,12 @@ class PostgresChanges:
         """Begin watching channels with postgres_changes bindings."""
         self.hub.add_observer(self)
         self._consumer = asyncio.create_task(self._consume(), name="postgres-changes")
+
+    def oldest_pending(self) -> datetime | None:
+        """Commit time of the oldest change not yet handed to its channels' queues."""
+        if self._routing is not None:
+            return self._routing
+        return self._queue[0][1] if self._queue else None
 
     def submit(self, change: RowChange, commit_time: datetime) -> None:
         """A committed row change of a published table, in commit order: queued, never awaited."""
@@ -86,6 +108,7 @@ class PostgresChanges:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.workers.stop()
 
     # Hub observer ----------------------------------------------------------------------
 
@@ -104,8 +127,11 @@ class PostgresChanges:
 
     def channel_left(self, channel: Channel) -> None:
         entry = self.registry.remove(channel)
-        if entry is not None and entry.task is not None:
+        if entry is None:
+            return
+        if entry.task is not None:
             entry.task.cancel()
+        self.workers.cancel(entry)
 
     def channel_token_changed(self, channel: Channel) -> None:
         entry = self.registry.entry(channel)
@@ -152,36 +178,12 @@ class PostgresChanges:
                 await self._wake.wait()
                 continue
             batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
+            self._routing = batch[0][1]
             if len(self._queue) < self.max_queued:
                 self._room.set()
             try:
-                await self._dispatch(batch)
+                await route(self.pool, self.registry, batch, self.workers.offer)
             except Exception:  # the dispatcher must outlive any one bad batch
                 log.exception("postgres_changes failed on a batch of %d changes", len(batch))
-
-    async def _dispatch(self, batch: list[tuple[RowChange, datetime]]) -> None:
-        async with Dispatch(self.pool) as dispatch:
-            for change, committed in batch:
-                try:
-                    matches = await self._matches(change)
-                    if matches:
-                        await dispatch.change(change, committed, matches)
-                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as err:
-                    # Not the error text: PostgreSQL's may quote row values.
-                    code = getattr(err, "sqlstate", None) or type(err).__name__
-                    log.error(
-                        "postgres_changes lost a change of %s.%s: %s",
-                        change.schema,
-                        change.table,
-                        code,
-                    )
-
-    async def _matches(self, change: RowChange) -> list[Match]:
-        pending = self.registry.pending(change.schema, change.table)
-        if pending:
-            waits = [entry.settled.wait() for entry in pending]
-            try:
-                await asyncio.wait_for(asyncio.gather(*waits), SETTLE_TIMEOUT)
-            except TimeoutError:
-                log.warning("postgres_changes went on without %d joining channels", len(pending))
-        return self.registry.matches(change.schema, change.table, change.kind)
+            finally:
+                self._routing = None

@@ -34,11 +34,20 @@ class RealtimeSettings:
     """Length of the presence rate-limit window."""
     outgoing_queue_max: int = 4096
     """Frames queued for one socket; a socket whose queue overflows is disconnected."""
+    postgres_changes_filter_timeout_ms: int = 250
+    """Longest one channel's column filters may take on one change (embedded limit: Supabase
+    has none); a channel whose filters take longer is shut down."""
+    postgres_changes_queue_max: int = 10_000
+    """Changes waiting for one channel's RLS and filter checks; a channel further behind is
+    shut down (embedded limit), so it never holds anyone else up."""
 
     def __post_init__(self) -> None:
         for field in fields(self):
             if getattr(self, field.name) < 0:
                 raise ValueError(f"realtime.{field.name} must not be negative")
+        for name in ("postgres_changes_filter_timeout_ms", "postgres_changes_queue_max"):
+            if getattr(self, name) < 1:  # 0 would mean "no limit" to PostgreSQL
+                raise ValueError(f"realtime.{name} must be at least 1")
 
     @property
     def max_payload_bytes(self) -> int:

@@ -128,6 +128,11 @@ class WalReader:
         if lsn > self._acked:
             self._acked = lsn
 
+    def position(self) -> int:
+        """Where everything before is handled: the last acknowledged transaction's end, or,
+        once all delivered ones are acknowledged, how far the stream has read."""
+        return flush_position(self._acked, self._delivered_end, self._resume, stalled=False)
+
     def stop(self) -> None:
         self._stopping.set()
         try:

@@ -108,6 +108,12 @@ class WalStream:
     def connected(self) -> bool:
         return self._reader is not None and self._reader.connected
 
+    @property
+    def position(self) -> int | None:
+        """The WAL position up to which every transaction is acknowledged (None before
+        `start()`); the distance to pg_current_wal_lsn() is how far the consumer is behind."""
+        return self._reader.position() if self._reader is not None else None
+
     async def start(self) -> None:
         if self._bridge is not None:
             raise RuntimeError("WalStream.start() called twice")
