@@ -223,3 +223,17 @@ async def api(
             return resp.status, json.loads(body)
         except ValueError:
             return resp.status, body
+
+
+async def until_ready(gw: Gateway, ready: bool = True, timeout: float = WAIT) -> dict[str, Any]:
+    """Poll /readyz until it answers ready (200) or not (503); returns its body."""
+
+    async def poll() -> dict[str, Any]:
+        while True:
+            status, answer = await api(gw, "GET", "/readyz")
+            if (status == 200) == ready:
+                result: dict[str, Any] = answer
+                return result
+            await asyncio.sleep(0.05)  # polling an HTTP endpoint: no event to wait on
+
+    return await asyncio.wait_for(poll(), timeout)

@@ -51,9 +51,12 @@ async def test_a_dropped_database_broadcast_never_arrives_and_the_next_one_does(
         kept = await next_item(received)
         assert (kept["payload"]["body"], kept["payload"]["seq"]) == ("kept", 2)
         assert await nothing_arrives(received)
-        # realtime.send wrote one row per member: both were asked about, the sender's too.
+        # realtime.send wrote one row per member and one on the chat's gateway topic: each
+        # was asked about, the sender's too.
+        gateway_topic = await conn.fetchval("select chat_private.delivery_topic($1)", chat_id)
+        topics = (gateway_topic, *(f"user:{member}" for member in (a, b)))
         assert sorted(asked) == sorted(
-            (f"user:{member}", "message", body) for member in (a, b) for body in ("lost", "kept")
+            (topic, "message", body) for topic in topics for body in ("lost", "kept")
         )
 
         hooks.drop_broadcast = None

@@ -16,6 +16,7 @@ from tests.gateway_helpers import (
     api,
     sign_up,
     token_for,
+    until_ready,
 )
 
 
@@ -352,8 +353,12 @@ async def test_openapi_is_generated_from_the_models(gateway: Gateway) -> None:
 
 async def test_health_readiness_and_metrics(gateway: Gateway, alice: User, bob: User) -> None:
     assert (await api(gateway, "GET", "/healthz"))[0] == 200
-    status, ready = await api(gateway, "GET", "/readyz")
-    assert status == 200 and ready["checks"] == {"database": True, "realtime": True}
+    ready = await until_ready(gateway)
+    assert ready["checks"] == {
+        "database": True,
+        "realtime": True,
+        "change_feed": True,
+    }
     await send(gateway, alice, bob, "counted")
     await api(gateway, "GET", "/api/chats")  # an auth_required error
     status, text = await api(gateway, "GET", "/metrics")
