@@ -28,8 +28,26 @@ end
 $$;
 
 grant anon, authenticated, service_role to authenticator;
-alter role anon set statement_timeout = '3s';
-alter role authenticated set statement_timeout = '8s';
+
+-- Supabase's statement timeouts (the Data API applies them per request, as PostgREST's
+-- impersonated role settings; service_role has none and inherits authenticator's).
+-- Set once: a timeout changed later with `alter role … set` survives restarts.
+do $$
+declare
+  wanted constant text[][] := array[['anon', '3s'], ['authenticated', '8s'], ['authenticator', '8s']];
+  i int;
+begin
+  for i in 1 .. array_length(wanted, 1) loop
+    if not exists (
+      select from pg_db_role_setting s, unnest(s.setconfig) c
+      where s.setrole = wanted[i][1]::regrole and s.setdatabase = 0
+        and c like 'statement\_timeout=%'
+    ) then
+      execute format('alter role %I set statement_timeout = %L', wanted[i][1], wanted[i][2]);
+    end if;
+  end loop;
+end
+$$;
 
 grant usage on schema public to anon, authenticated, service_role;
 create schema if not exists extensions;

