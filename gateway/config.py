@@ -126,6 +126,12 @@ class EmbeddedConfig(_Section):
     refresh_token_reuse_interval_seconds: int = Field(
         10, ge=0, description="Seconds a rotated refresh token may still be reused (as GoTrue)."
     )
+    auth_rate_limit_sign_in_sign_ups: int = Field(
+        30, ge=1, description="Sign-ups (and user updates) per 5 min per client address."
+    )
+    auth_rate_limit_token_refresh: int = Field(
+        150, ge=1, description="Password sign-ins and token refreshes per 5 min per address."
+    )
 
 
 class LimitsConfig(_Section):

@@ -21,6 +21,7 @@ from realtime.types import RealtimeChannelPresenceConfig
 
 from gateway.config import EmbeddedConfig
 from gateway.embedded.appkeys import EmbeddedContext
+from gateway.embedded.auth.ratelimit import AuthRateLimits, rate_limits_key
 from gateway.embedded.db import create_pool
 from gateway.embedded.keys import KeyRing
 from gateway.embedded.realtime import Hub, RealtimeSettings, hub_key, settings_key
@@ -63,14 +64,18 @@ async def realtime_stack(
     tmp_path: Path,
     settings: RealtimeSettings = FAST,
     config: EmbeddedConfig | None = None,
+    auth_limits: AuthRateLimits | None = None,
 ) -> AsyncIterator[RealtimeStack]:
-    """The embedded API server, like conftest's `embedded`, with these Realtime settings."""
+    """The embedded API server, like conftest's `embedded`, with these Realtime settings
+    (and these Auth rate limits instead of the configured ones)."""
     config = config or EmbeddedConfig()
     keys = KeyRing(config, tmp_path)
     pool = await create_pool(database_url)
     context = EmbeddedContext(config, keys, pool, database_url, tmp_path)
     app = create_embedded_app(context)
     app[settings_key] = settings
+    if auth_limits is not None:
+        app[rate_limits_key] = auth_limits
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     try:
