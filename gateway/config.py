@@ -132,6 +132,21 @@ class EmbeddedConfig(_Section):
     auth_rate_limit_token_refresh: int = Field(
         150, ge=1, description="Password sign-ins and token refreshes per 5 min per address."
     )
+    realtime_max_payload_kb: int = Field(
+        256, ge=1, description="Largest Realtime broadcast payload or presence meta, in KB."
+    )
+    realtime_max_concurrent_users: int = Field(
+        200, ge=1, description="Realtime sockets with a joined channel at once."
+    )
+    realtime_max_joins_per_second: int = Field(
+        100, ge=1, description="Realtime channel joins per second (averaged over a minute)."
+    )
+    realtime_max_events_per_second: int = Field(
+        100, ge=1, description="Realtime messages per second (averaged over a minute)."
+    )
+    realtime_max_presence_events_per_second: int = Field(
+        20, ge=1, description="Realtime presence messages per second (averaged over a minute)."
+    )
 
 
 class LimitsConfig(_Section):
