@@ -132,6 +132,27 @@ class EmbeddedConfig(_Section):
         description="The embedded /health answers 503 when Realtime's change feed is further"
         " behind the database than this.",
     )
+    auth_rate_limit_sign_in_sign_ups: int = Field(
+        30, ge=1, description="Sign-ups (and user updates) per 5 min per client address."
+    )
+    auth_rate_limit_token_refresh: int = Field(
+        150, ge=1, description="Password sign-ins and token refreshes per 5 min per address."
+    )
+    realtime_max_payload_kb: int = Field(
+        256, ge=1, description="Largest Realtime broadcast payload or presence meta, in KB."
+    )
+    realtime_max_concurrent_users: int = Field(
+        200, ge=1, description="Realtime sockets with a joined channel at once."
+    )
+    realtime_max_joins_per_second: int = Field(
+        100, ge=1, description="Realtime channel joins per second (averaged over a minute)."
+    )
+    realtime_max_events_per_second: int = Field(
+        100, ge=1, description="Realtime messages per second (averaged over a minute)."
+    )
+    realtime_max_presence_events_per_second: int = Field(
+        20, ge=1, description="Realtime presence messages per second (averaged over a minute)."
+    )
 
 
 class LimitsConfig(_Section):

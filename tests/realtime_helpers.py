@@ -21,6 +21,7 @@ from realtime.types import RealtimeChannelPresenceConfig
 
 from gateway.config import EmbeddedConfig
 from gateway.embedded.appkeys import EmbeddedContext
+from gateway.embedded.auth.ratelimit import AuthRateLimits, rate_limits_key
 from gateway.embedded.db import create_pool
 from gateway.embedded.keys import KeyRing
 from gateway.embedded.realtime import Hub, RealtimeSettings, hub_key, settings_key
@@ -43,13 +44,16 @@ class RealtimeStack(EmbeddedStack):
     def realtime_url(self) -> str:
         return self.url + "/realtime/v1"
 
-    def ws_url(self, *, apikey: str | None = None, vsn: str | None = None) -> str:
+    def ws_url(
+        self, *, apikey: str | None = None, vsn: str | None = None, path: str = "/realtime/v1"
+    ) -> str:
+        """The socket URL behind the API gateway; `path="/socket"` is Realtime's own path."""
         query = {"apikey": apikey if apikey is not None else self.anon_key}
         if vsn is not None:
             query["vsn"] = vsn
         return (
             self.url.replace("http://", "ws://")
-            + "/realtime/v1/websocket?"
+            + f"{path}/websocket?"
             + "&".join(f"{k}={v}" for k, v in query.items())
         )
 
@@ -60,14 +64,18 @@ async def realtime_stack(
     tmp_path: Path,
     settings: RealtimeSettings = FAST,
     config: EmbeddedConfig | None = None,
+    auth_limits: AuthRateLimits | None = None,
 ) -> AsyncIterator[RealtimeStack]:
-    """The embedded API server, like conftest's `embedded`, with these Realtime settings."""
+    """The embedded API server, like conftest's `embedded`, with these Realtime settings
+    (and these Auth rate limits instead of the configured ones)."""
     config = config or EmbeddedConfig()
     keys = KeyRing(config, tmp_path)
     pool = await create_pool(database_url)
     context = EmbeddedContext(config, keys, pool, database_url, tmp_path)
     app = create_embedded_app(context)
     app[settings_key] = settings
+    if auth_limits is not None:
+        app[rate_limits_key] = auth_limits
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     try:
@@ -108,11 +116,23 @@ async def run_sql(stack: EmbeddedStack, sql: str) -> None:
         await conn.close()
 
 
-def client(stack: RealtimeStack, token: str | None = None) -> AsyncRealtimeClient:
-    """realtime-py pointed at the stack; one connection attempt, so refusals fail fast."""
-    return AsyncRealtimeClient(
-        stack.realtime_url, token or stack.anon_key, max_retries=1, initial_backoff=0.05
+def client(
+    stack: RealtimeStack, token: str | None = None, *, apikey: str | None = None
+) -> AsyncRealtimeClient:
+    """realtime-py pointed at the stack as supabase-py sets it up: a project API key on the
+    socket (the API gateway accepts nothing else), `token` as the channels' access token.
+    One connection attempt, so refusals fail fast."""
+    keys = (
+        stack.anon_key,
+        stack.service_key,
+        stack.config.publishable_key,
+        stack.config.secret_key,
     )
+    if apikey is None:
+        apikey = token if token in keys else stack.anon_key
+    rt = AsyncRealtimeClient(stack.realtime_url, apikey, max_retries=1, initial_backoff=0.05)
+    rt.access_token = token or apikey
+    return rt
 
 
 def options(

@@ -82,20 +82,22 @@ async def test_signup_and_token_ignore_a_stale_authorization_header(
     assert body["user"]["email"] == email
 
 
+# The API gateway lets only project keys through (tests/test_embedded_api_keys.py), so a
+# GoTrue answer is about the bearer the gateway passes on: the user's token or the key's JWT.
 @pytest.mark.parametrize(
     ("headers", "status", "code"),
     [
-        ({}, 401, "no_authorization"),
-        ({"apikey": "sb_publishable_not_ours"}, 401, "no_authorization"),
-        ({"Authorization": "Bearer garbage"}, 403, "bad_jwt"),
-        ({"apikey": "garbage"}, 403, "bad_jwt"),
+        ({"apikey": "ANON", "Authorization": "Bearer garbage"}, 403, "bad_jwt"),
         ({"apikey": "ANON"}, 403, "bad_jwt"),  # a valid key, but no user in it
+        ({"apikey": "PUBLISHABLE"}, 403, "bad_jwt"),  # the anon JWT stands in for it
+        ({"apikey": "ANON", "Authorization": "Bearer sb_publishable_x"}, 403, "bad_jwt"),
     ],
 )
 async def test_user_endpoint_explains_missing_or_bad_credentials(
     embedded: EmbeddedStack, headers: dict[str, str], status: int, code: str
 ) -> None:
-    sent = {k: (embedded.anon_key if v == "ANON" else v) for k, v in headers.items()}
+    keys = {"ANON": embedded.anon_key, "PUBLISHABLE": embedded.config.publishable_key}
+    sent = {k: keys.get(v, v) for k, v in headers.items()}
     got_status, got_headers, body = await auth_request(
         embedded, "GET", "/user", headers={**sent, **API_VERSION}
     )
@@ -170,8 +172,9 @@ async def test_logout_refuses_an_unknown_scope(embedded: EmbeddedStack) -> None:
 
 async def test_jwks_health_and_settings_answer_like_gotrue(embedded: EmbeddedStack) -> None:
     jwks_status, jwks_headers, jwks = await auth_request(embedded, "GET", "/.well-known/jwks.json")
-    health_status, _, health = await auth_request(embedded, "GET", "/health")
-    settings_status, _, settings = await auth_request(embedded, "GET", "/settings")
+    key = {"apikey": embedded.anon_key}  # JWKS is open; the rest sits behind the key check
+    health_status, _, health = await auth_request(embedded, "GET", "/health", headers=key)
+    settings_status, _, settings = await auth_request(embedded, "GET", "/settings", headers=key)
     assert jwks_status == 200 and jwks_headers["Cache-Control"] == "public, max-age=600"
     assert [key["kid"] for key in jwks["keys"]] == [embedded.keys.kid]
     assert all("d" not in key and key["kty"] == "EC" for key in jwks["keys"])

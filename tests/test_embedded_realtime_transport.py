@@ -42,8 +42,13 @@ def signed(stack: RealtimeStack, claims: dict[str, object], secret: str | None =
     return jwt.encode(claims, secret or stack.config.jwt_secret, algorithm="HS256")
 
 
+# Realtime's own upgrade checks, on its own path (/socket/websocket, no API gateway in front:
+# the gateway lets only project keys through, see tests/test_embedded_api_keys.py).
+DIRECT = "/socket"
+
+
 async def test_an_upgrade_without_api_key_is_refused_with_401(stack: RealtimeStack) -> None:
-    url = stack.url.replace("http", "ws") + "/realtime/v1/websocket?vsn=1.0.0"
+    url = stack.url.replace("http", "ws") + f"{DIRECT}/websocket?vsn=1.0.0"
     assert await upgrade(url) == (401, {"error": "API key is missing"})
 
 
@@ -64,14 +69,14 @@ async def test_a_bad_api_key_is_refused_with_supabase_error_text(
     stack: RealtimeStack, make_token: object, message: str
 ) -> None:
     token = make_token(stack)  # type: ignore[operator]
-    assert await upgrade(stack.ws_url(apikey=token)) == (401, {"error": message})
+    assert await upgrade(stack.ws_url(apikey=token, path=DIRECT)) == (401, {"error": message})
 
 
 async def test_the_x_api_key_header_wins_over_the_query_parameter(stack: RealtimeStack) -> None:
-    status, body = await upgrade(stack.ws_url(), headers={"x-api-key": "garbage"})
+    status, body = await upgrade(stack.ws_url(path=DIRECT), headers={"x-api-key": "garbage"})
     assert (status, body) == (401, {"error": "The token provided is not a valid JWT"})
     async with raw_socket(
-        stack.ws_url(apikey="garbage"), headers={"x-api-key": stack.anon_key}
+        stack.ws_url(apikey="garbage", path=DIRECT), headers={"x-api-key": stack.anon_key}
     ) as sock:
         await sock.send(v1("phoenix", "heartbeat", {}, "1"))
         assert (await sock.recv())["payload"] == {"status": "ok", "response": {}}
@@ -89,7 +94,7 @@ async def test_an_unknown_protocol_version_is_refused_with_403(stack: RealtimeSt
 
 
 async def test_realtime_py_gives_up_when_the_key_is_refused(stack: RealtimeStack) -> None:
-    rt = client(stack, token="not-a-jwt")
+    rt = client(stack, apikey="not-a-jwt")
     with pytest.raises(Exception, match="HTTP 401"):
         await rt.connect()
 

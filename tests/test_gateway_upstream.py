@@ -45,7 +45,8 @@ async def test_users_coming_online_cost_no_upstream_channel(
 
 async def test_no_signed_in_user_may_join_a_gateway_topic(embedded: EmbeddedStack) -> None:
     _uid, token = await create_user(embedded)
-    client = AsyncRealtimeClient(embedded.url + "/realtime/v1", token)
+    client = AsyncRealtimeClient(embedded.url + "/realtime/v1", embedded.anon_key)
+    client.access_token = token  # as supabase-py: project key on the socket, user token on joins
     states: asyncio.Queue[Any] = asyncio.Queue()
     try:
         channel = client.channel("chats:0", options(private=True))

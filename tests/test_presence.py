@@ -146,7 +146,9 @@ class DirectSubscriber:
 @pytest.fixture
 async def direct(embedded: EmbeddedStack) -> AsyncIterator[DirectSubscriber]:
     _uid, token = await create_user(embedded)
-    rt = AsyncRealtimeClient(embedded.url + "/realtime/v1", token)
+    # As supabase-py sets it up: the anon key opens the socket, the user's token the channel.
+    rt = AsyncRealtimeClient(embedded.url + "/realtime/v1", embedded.anon_key)
+    rt.access_token = token
     try:
         channel = rt.channel("online-users", options(private=True, key=""))
         subscriber = DirectSubscriber(channel)

@@ -1,12 +1,13 @@
-"""The embedded API server: /rest/v1, /auth/v1 and /realtime/v1 on one aiohttp app, plus
-/health (503 with the failing check when Realtime's change feed is down or behind) and
-/metrics (Prometheus)."""
+"""The embedded API server: /rest/v1, /auth/v1 and /realtime/v1 on one aiohttp app, behind
+the API gateway's key check (`api_gateway`), plus /health (503 with the failing check when
+Realtime's change feed is down or behind) and /metrics (Prometheus)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from gateway.embedded import auth, cdc, realtime, rest
+from gateway.embedded.api_gateway import require_api_key
 from gateway.embedded.appkeys import (
     EmbeddedContext,
     context_key,
@@ -46,7 +47,9 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 def create_embedded_app(context: EmbeddedContext) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[require_api_key(context.config)]
+    )
     app[context_key] = context
     app[metrics_key] = EmbeddedMetrics()
     app[faults_key] = FaultHooks()

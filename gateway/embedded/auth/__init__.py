@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.embedded.appkeys import context_key
 from gateway.embedded.auth import admin, handlers
 from gateway.embedded.auth.errors import error_middleware
+from gateway.embedded.auth.ratelimit import (
+    AuthRateLimits,
+    Limiters,
+    limiters_key,
+    rate_limits_key,
+)
 
 PREFIX = "/auth/v1"
 
@@ -33,5 +40,13 @@ def create_auth_app() -> web.Application:
 
 def setup(app: web.Application) -> None:
     """Mount the Auth API on the embedded app."""
+    app[limiters_key] = Limiters(AuthRateLimits.from_config(app[context_key].config))
+    app.on_startup.append(_configure_limiters)
     # A sub-application, so GoTrue's error format applies to these routes only.
     app.add_subapp(PREFIX, create_auth_app())
+
+
+async def _configure_limiters(app: web.Application) -> None:
+    limits = app.get(rate_limits_key)
+    if limits is not None:
+        app[limiters_key].configure(limits)

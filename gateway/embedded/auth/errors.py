@@ -35,6 +35,7 @@ ANONYMOUS_PROVIDER_DISABLED = "anonymous_provider_disabled"
 SAME_PASSWORD = "same_password"
 WEAK_PASSWORD = "weak_password"
 INVALID_CREDENTIALS = "invalid_credentials"
+OVER_REQUEST_RATE_LIMIT = "over_request_rate_limit"
 
 INVALID_LOGIN_MESSAGE = "Invalid login credentials"
 DUPLICATE_EMAIL_MESSAGE = "A user with this email address has already been registered"

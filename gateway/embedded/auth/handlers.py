@@ -41,6 +41,7 @@ from gateway.embedded.auth.params import (
     weak_password,
 )
 from gateway.embedded.auth.passwords import hash_password, verify_password
+from gateway.embedded.auth.ratelimit import limiters_key
 from gateway.embedded.auth.tokens import session_json
 
 EMAIL_PROVIDER_METADATA = {"provider": "email", "providers": ["email"]}
@@ -111,6 +112,7 @@ async def signup(request: web.Request) -> web.Response:
     email, phone, password = params.email or "", params.phone or "", params.password or ""
     if not email and not phone:
         raise unprocessable(ANONYMOUS_PROVIDER_DISABLED, "Anonymous sign-ins are disabled")
+    request.config_dict[limiters_key].check(request, "signups")
     if not password:
         raise bad_request(VALIDATION_FAILED, "Signup requires a valid password")
     check_password(password)
@@ -149,11 +151,13 @@ async def signup(request: web.Request) -> web.Response:
 
 async def token(request: web.Request) -> web.Response:
     grant_type = request.query.get("grant_type", "")
+    if grant_type not in ("password", "refresh_token"):
+        raise bad_request(INVALID_CREDENTIALS, "unsupported_grant_type")
+    # One limiter for every grant, sign-ins and refreshes alike, as GoTrue's Token handler.
+    request.config_dict[limiters_key].check(request, "token")
     if grant_type == "password":
         return await _password_grant(request)
-    if grant_type == "refresh_token":
-        return await _refresh_grant(request)
-    raise bad_request(INVALID_CREDENTIALS, "unsupported_grant_type")
+    return await _refresh_grant(request)
 
 
 async def _password_grant(request: web.Request) -> web.Response:
@@ -220,6 +224,7 @@ def _unchanged_or_refuse(current: str, wanted: str, what: str) -> None:
 
 async def update_user(request: web.Request) -> web.Response:
     caller = await require_user(request)
+    request.config_dict[limiters_key].check(request, "user")
     params = await read_params(request, UserUpdateParams)
     user = caller.user
     email = valid_email(params.email) if params.email else ""

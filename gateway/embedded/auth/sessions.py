@@ -170,11 +170,14 @@ async def _token_owner(conn: asyncpg.Connection, user_id: str | None) -> User | 
 async def _rotate(
     conn: asyncpg.Connection, row: asyncpg.Record, user_id: uuid.UUID, session_id: uuid.UUID
 ) -> tuple[str | None, AuthError | None]:
-    """(the token to hand out, None) or (None, the error once the family is revoked).
+    """(the token to hand out, None) or (None, the error once the session is ended).
 
     A revoked token that is the parent of the active one gets that one back (the client lost
     the answer); within the reuse interval it gets another child; later it is taken as
-    theft and every token of the session is revoked.
+    theft and the session ends, every refresh token with it (GoTrue's answer to a reused
+    token in its current algorithm: `LogoutSession` in internal/tokens/service.go). Its
+    legacy-token path only revoked the family, bumping `updated_at`, which reopened the reuse
+    interval for the newest token: whoever held it could go on refreshing.
     """
     if row["revoked"]:
         active = await conn.fetchrow(
@@ -185,11 +188,7 @@ async def _rotate(
         if active is not None and active["parent"] == row["token"]:
             return str(active["token"]), None
         if row["reuse_expired"]:
-            await conn.execute(
-                "update auth.refresh_tokens set revoked = true, updated_at = now()"
-                " where session_id = $1 and revoked = false",
-                session_id,
-            )
+            await conn.execute("delete from auth.sessions where id = $1", session_id)
             return None, bad_request(
                 REFRESH_TOKEN_ALREADY_USED, "Invalid Refresh Token: Already Used"
             )

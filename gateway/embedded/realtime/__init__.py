@@ -3,7 +3,8 @@
 `setup(app)` mounts the socket at /realtime/v1/websocket and /socket/websocket and the
 REST API at /realtime/v1/api/broadcast (and /api/broadcast). `app[hub_key]` is the hub,
 the internal API for Postgres Changes and Broadcast from Database (see `hub`);
-`app[settings_key]`, set before startup, changes limits and timeouts.
+`app[settings_key]`, set before startup, replaces the limits and timeouts taken from the
+embedded config (`RealtimeSettings.from_config`); `app[hub_key].limits` are the tenant quotas.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from gateway.embedded.appkeys import context_key
 from gateway.embedded.realtime import rest_api
 from gateway.embedded.realtime.channel import Channel, PostgresBinding
 from gateway.embedded.realtime.hub import ChannelObserver, Hub, hub_key
@@ -32,7 +34,7 @@ __all__ = [
 
 def setup(app: web.Application) -> None:
     """Register this part's routes and background tasks on the embedded app."""
-    hub = Hub(RealtimeSettings())
+    hub = Hub(RealtimeSettings.from_config(app[context_key].config))
     app[hub_key] = hub
     for path in ("/realtime/v1/websocket", "/socket/websocket"):
         app.router.add_get(path, websocket_handler)
@@ -43,7 +45,7 @@ def setup(app: web.Application) -> None:
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     hub = app[hub_key]
-    hub.settings = app.get(settings_key, hub.settings)
+    hub.configure(app.get(settings_key, hub.settings))
     yield
     await hub.cancel_tasks()
 

@@ -62,6 +62,7 @@ async def handle_broadcast(channel: Channel, payload: Any, ref: Ref) -> None:
     allowed = await _may_write(channel)
     if channel.closed or not allowed:
         return
+    channel.socket.hub.limits.events.add()  # a sent message counts, as Supabase's handler
     exclude = None if channel.self_broadcast else channel
     sent = publish(channel.socket.hub, channel.key, payload, exclude=exclude)
     if channel.ack_broadcast:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.embedded.keys import Claims, TokenError
 from gateway.embedded.realtime import tokens
 from gateway.embedded.realtime.authorization import AuthorizationContext, Policies
+from gateway.embedded.realtime.limits import TOO_MANY_MESSAGES
 from gateway.embedded.realtime.serializer import Ref, dumps
 
 if TYPE_CHECKING:
@@ -132,8 +133,13 @@ class Channel:
         self._push(self.join_ref, event, payload)
 
     def push_fastlane(self, event: str, payload: Any) -> None:
-        """A push with a null join_ref, as fan-out frames carry (postgres_changes)."""
+        """A push with a null join_ref, as fan-out frames carry (postgres_changes). It counts
+        toward the tenant's messages/s, which shuts the channel down while tripped."""
+        if self.closed:
+            return
         self._push(None, event, payload)
+        if self.socket.hub.limits.delivered(1):
+            self.shutdown(TOO_MANY_MESSAGES)
 
     def _push(self, join_ref: Ref, event: str, payload: Any) -> None:
         if not self.closed:

@@ -77,6 +77,7 @@ class Connection:
                 frame = await self._queue.get()
                 opcode = WSMsgType.BINARY if frame.binary else WSMsgType.TEXT
                 await ws.send_frame(frame.data, opcode)
+                self._queue.task_done()
         except (ConnectionError, RuntimeError) as exc:
             log.debug("writer stopped: %s", exc.__class__.__name__)
         except Exception:
@@ -85,6 +86,15 @@ class Connection:
             self.closing = True
 
     # Ending ----------------------------------------------------------------------------
+
+    async def close_when_sent(self, code: int, message: bytes = b"") -> None:
+        """Close once what is queued has been written (a last reply the client must see)."""
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._queue.join()
+        except TimeoutError:
+            pass  # the client is not reading: close anyway
+        await self.close(code, message)
 
     async def close(self, code: int, message: bytes = b"") -> None:
         """Close the socket now, dropping what is still queued; the read loop then ends."""

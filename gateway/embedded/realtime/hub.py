@@ -18,7 +18,8 @@ Internal API for Postgres Changes and Broadcast from Database (used by the WAL s
   `.legacy_api` (joined without `config`: deliver INSERT/UPDATE/DELETE events),
   `.push(event, payload)` (stamped with the join_ref: `system` messages),
   `.push_system(extension, status, message)`, `.push_fastlane(event, payload)` (join_ref
-  null: `postgres_changes` events) and `.closed`.
+  null: `postgres_changes` events; counted toward messages/s like every delivery, so a
+  channel may shut down when the tenant's rate is tripped) and `.closed`.
 - `hub.add_observer(obs)`: `obs.channel_joined(ch)` after the join reply,
   `obs.channel_left(ch)` when it leaves/closes/its socket dies, and
   `obs.channel_token_changed(ch)` after an `access_token` refresh — each only for channels
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import WSCloseCode, web
 
+from gateway.embedded.realtime.limits import TOO_MANY_MESSAGES, TenantLimits
 from gateway.embedded.realtime.presence import Diff, PresenceRegistry
 from gateway.embedded.realtime.serializer import Frame, Serializer, UserBroadcast, dumps
 from gateway.embedded.realtime.settings import RealtimeSettings
@@ -72,11 +74,17 @@ class Hub:
 
     def __init__(self, settings: RealtimeSettings) -> None:
         self.settings = settings
+        self.limits = TenantLimits(settings)
         self.presence = PresenceRegistry()
         self.connections: weakref.WeakSet[Connection] = weakref.WeakSet()
         self._topics: dict[PubsubKey, dict[Channel, None]] = {}
         self._observers: list[ChannelObserver] = []
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def configure(self, settings: RealtimeSettings) -> None:
+        """New settings (before any socket connects), and quota counters that follow them."""
+        self.settings = settings
+        self.limits = TenantLimits(settings)
 
     # Registry --------------------------------------------------------------------------
 
@@ -128,12 +136,27 @@ class Hub:
         allowed: Callable[[Channel], bool],
         exclude: Channel | None = None,
     ) -> int:
+        """Send to each allowed subscriber; every delivery counts toward messages/s, and while
+        that rate is tripped the channels just reached are shut down (as Supabase's)."""
+        reached = self._send_all(topic, encode, allowed, exclude)
+        if self.limits.delivered(len(reached)):
+            for channel in reached:
+                channel.shutdown(TOO_MANY_MESSAGES)
+        return len(reached)
+
+    def _send_all(
+        self,
+        topic: PubsubKey,
+        encode: Encoder,
+        allowed: Callable[[Channel], bool],
+        exclude: Channel | None = None,
+    ) -> list[Channel]:
         subscribers = self._topics.get(topic)
         if not subscribers:
-            return 0
+            return []
         join_topic = "realtime:" + topic[1]
         frames: dict[int, Frame | None] = {}
-        sent = 0
+        reached: list[Channel] = []
         for channel in tuple(subscribers):
             if channel is exclude or not allowed(channel):
                 continue
@@ -144,8 +167,8 @@ class Hub:
                 frame = frames[serializer.vsn] = encode(serializer, join_topic)
             if frame is not None:
                 channel.socket.send(frame)
-                sent += 1
-        return sent
+                reached.append(channel)
+        return reached
 
     def broadcast_json(
         self, topic: PubsubKey, payload_json: str, *, exclude: Channel | None = None
@@ -192,7 +215,10 @@ class Hub:
         def encode(serializer: Serializer, join_topic: str) -> Frame:
             return serializer.message(None, None, join_topic, "presence_diff", payload_json)
 
-        self._fanout(topic, encode, _reads_presence)
+        # Presence diffs count toward presence messages/s, not messages/s.
+        reached = self._send_all(topic, encode, _reads_presence)
+        if reached:
+            self.limits.presence.add(len(reached))
 
     def untrack_presence(self, channel: Channel) -> None:
         diff = self.presence.untrack(channel)

@@ -1,9 +1,10 @@
 """Joining a channel (Supabase's join pipeline, in its order) and the `access_token` refresh.
 
-Join order (§2.2): topic name, channel limit, token confirmation, private read
-authorization, replay check; then subscribe, reply `{"postgres_changes": [...]}`, push
-`presence_state` when presence is enabled, and tell CDC observers. A failed join is
-answered after the channel-error backoff, as Supabase does.
+Join order (§2.2): topic name, tenant quotas (users, joins/s), channel limit, token
+confirmation, private read authorization, replay check; then subscribe, reply
+`{"postgres_changes": [...]}`, push `presence_state` when presence is enabled (and within
+the presence rate), and tell CDC observers. A failed join is answered after the
+channel-error backoff, as Supabase does; one over the joins rate then closes the socket.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from aiohttp import WSCloseCode
+
 from gateway.embedded.keys import Claims, TokenError
 from gateway.embedded.realtime import replay, tokens
 from gateway.embedded.realtime.authorization import AuthorizationError, Policies, read_policies
 from gateway.embedded.realtime.channel import Channel, PostgresBinding
+from gateway.embedded.realtime.limits import JOINS_CODE, TOO_MANY_PRESENCE
 from gateway.embedded.realtime.serializer import Inbound
 
 if TYPE_CHECKING:
@@ -32,12 +36,14 @@ DB_UNAVAILABLE = "Realtime was unable to connect to the project database"
 
 
 class JoinError(Exception):
-    """A refused join: Supabase's error code and message; the reply's reason joins them."""
+    """A refused join: Supabase's error code and message; the reply's reason joins them.
+    `disconnect`: the socket is closed once the reply is sent (too many joins)."""
 
-    def __init__(self, code: str | None, message: str) -> None:
+    def __init__(self, code: str | None, message: str, *, disconnect: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.disconnect = disconnect
 
     @property
     def reason(self) -> str:
@@ -153,6 +159,10 @@ async def _build(conn: Connection, msg: Inbound) -> tuple[Channel, list[replay.R
     if not sub_topic:
         raise JoinError("TopicNameRequired", "You must provide a topic name")
     params = JoinParams.parse(msg.payload, sub_topic)
+    refusal = conn.hub.limits.join_refusal(conn)
+    if refusal is not None:
+        code, message = refusal
+        raise JoinError(code, message, disconnect=code == JOINS_CODE)
     if len(conn.channels) >= conn.hub.settings.max_channels_per_client:
         raise JoinError("ChannelRateLimitReached", "Too many channels")
     token = _channel_token(conn, params)
@@ -205,15 +215,21 @@ async def join(conn: Connection, msg: Inbound) -> None:
             error = JoinError(None, UNKNOWN_ERROR)
         await asyncio.sleep(conn.hub.settings.channel_error_backoff_seconds)
         conn.reply(msg.join_ref, msg.ref, msg.topic, "error", {"reason": error.reason})
+        if error.disconnect:
+            await conn.close_when_sent(WSCloseCode.OK)
         return
     conn.channels[msg.topic] = channel
     hub = conn.hub
+    hub.limits.joined(conn)
     hub.subscribe(channel)
     entries = [binding.reply_entry() for binding in channel.postgres_changes]
     channel.reply(msg.ref, "ok", {"postgres_changes": entries})
     channel.schedule_token_check()
     replay.push(channel, replayed)
     if channel.presence_enabled and (not channel.private or channel.policies.presence_read):
+        if not hub.limits.presence_allowed():
+            channel.shutdown(TOO_MANY_PRESENCE)
+            return
         channel.push("presence_state", hub.presence.state(channel.key))
     hub.announce_joined(channel)
 

@@ -17,6 +17,7 @@ from gateway.embedded.realtime.authorization import (
     read_policies,
     write_policies,
 )
+from gateway.embedded.realtime.limits import TOO_MANY_PRESENCE
 from gateway.embedded.realtime.serializer import Ref, dumps
 
 if TYPE_CHECKING:
@@ -141,6 +142,10 @@ async def handle_presence(channel: Channel, payload: Any, ref: Ref) -> None:
         return
     if len(dumps(meta).encode()) > hub.settings.max_payload_bytes:
         channel.shutdown("Track message size exceeded")
+        return
+    if not hub.limits.presence_allowed():
+        log.warning("PresenceRateLimitReached on %s", channel.topic)
+        channel.shutdown(TOO_MANY_PRESENCE)
         return
     diff = hub.presence.track(channel, meta)
     channel.presence_enabled = True

@@ -3,7 +3,8 @@
 
 Auth is a JWT from `Authorization: Bearer` or the `apikey` header (401 `{"message":
 "Unauthorized"}`). Both answer 202 with an empty body. Private messages need broadcast
-write permission: the batch skips them silently, the single send answers 403.
+write permission: the batch skips them silently, the single send answers 403. Over the
+tenant's messages/s, 429 (`limits.REST_RATE_EXCEEDED` / `REST_BATCH_TOO_BIG`).
 """
 
 from __future__ import annotations
@@ -105,12 +106,16 @@ async def broadcast_single(request: web.Request) -> web.Response:
         ub = UserBroadcast(event, dumps(payload).encode(), is_json=True)
     if len(ub.payload) > hub.settings.max_payload_bytes:
         return _errors({"payload": [TOO_BIG]})
+    refusal = hub.limits.rest_refusal()
+    if refusal is not None:
+        return _message(429, refusal)
     if private:
         try:
             if not await _may_write(request, claims, topic):
                 return _message(403, "Unauthorized")
         except AuthorizationError as err:
             return _authorization_failure(err)
+    hub.limits.events.add()
     hub.broadcast_user((private, topic), ub)
     return _accepted()
 
@@ -178,11 +183,15 @@ async def broadcast_batch(request: web.Request) -> web.Response:
     results = [_validate(message, hub.settings.max_payload_bytes) for message in messages]
     if any(errors for errors, _ in results):
         return _errors({"messages": [errors for errors, _ in results]})
+    refusal = hub.limits.rest_refusal(len(results))
+    if refusal is not None:
+        return _message(429, refusal)
     private_by_topic: dict[str, list[dict[str, Any]]] = {}
     for _, message in results:
         if message["private"]:
             private_by_topic.setdefault(message["topic"], []).append(message)
         else:
+            hub.limits.events.add()
             hub.broadcast_json((False, message["topic"]), _batch_payload(message))
     for topic, group in private_by_topic.items():
         try:
@@ -192,6 +201,7 @@ async def broadcast_batch(request: web.Request) -> web.Response:
             continue
         if allowed:  # Supabase skips the topic silently otherwise, still answering 202
             for message in group:
+                hub.limits.events.add()
                 hub.broadcast_json((True, topic), _batch_payload(message))
     return _accepted()
 

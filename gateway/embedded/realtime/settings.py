@@ -1,6 +1,9 @@
 """Limits and timeouts of the embedded Realtime server, with Supabase's defaults.
 
-Set `app[settings_key]` before the app starts to change them (tests shorten the timeouts).
+The tenant quotas default to Supabase's Free plan (docs guides/realtime/limits), where a
+hosted project starts; `from_config` takes the user-configurable ones from the embedded
+config. Set `app[settings_key]` before the app starts to replace them all (tests shorten
+the timeouts and the rate counters' tick).
 """
 
 from __future__ import annotations
@@ -8,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from aiohttp import web
+
+from gateway.config import EmbeddedConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +31,24 @@ class RealtimeSettings:
     """Delay before a rejected upgrade's HTTP error (CONNECT_ERROR_BACKOFF_MS)."""
     token_recheck_seconds: float = 300.0
     """Longest wait between two checks of a channel's access token."""
-    max_payload_size_kb: int = 3000
-    """Broadcast payload cap in KB (tenant `max_payload_size_in_kb`)."""
+    max_payload_size_kb: int = 256
+    """Broadcast payload and presence meta cap in KB (tenant `max_payload_size_in_kb`:
+    Free 256, Pro and up 3,000; self-hosted Realtime's default 3,000)."""
+    max_concurrent_users: int = 200
+    """Sockets with a joined channel at once (tenant `max_concurrent_users`)."""
+    max_joins_per_second: int = 100
+    """Channel joins per second, averaged (tenant `max_joins_per_second`)."""
+    max_events_per_second: int = 100
+    """Messages per second sent and delivered, averaged (tenant `max_events_per_second`)."""
+    max_presence_events_per_second: int = 20
+    """Presence messages per second, averaged (tenant `max_presence_events_per_second`:
+    Free 20, Pro 50, Team 1,000; self-hosted Realtime's default 1,000)."""
+    rate_tick_seconds: float = 5.0
+    """How often the rate counters sum up (Supabase's RateCounter `tick`)."""
+    rate_buckets: int = 12
+    """Ticks a rate is averaged over (RateCounter `max_bucket_len`): one minute."""
+    rate_idle_seconds: float = 300.0
+    """A rate counter idle this long starts over (RateCounter `idle_shutdown`)."""
     presence_max_calls: int = 5
     """Presence track/untrack calls one channel may make per window."""
     presence_window_seconds: float = 30.0
@@ -48,6 +69,18 @@ class RealtimeSettings:
         for name in ("postgres_changes_filter_timeout_ms", "postgres_changes_queue_max"):
             if getattr(self, name) < 1:  # 0 would mean "no limit" to PostgreSQL
                 raise ValueError(f"realtime.{name} must be at least 1")
+        if self.rate_tick_seconds <= 0 or self.rate_buckets < 1:
+            raise ValueError("realtime rate counters need a positive tick and a bucket")
+
+    @classmethod
+    def from_config(cls, config: EmbeddedConfig) -> RealtimeSettings:
+        return cls(
+            max_payload_size_kb=config.realtime_max_payload_kb,
+            max_concurrent_users=config.realtime_max_concurrent_users,
+            max_joins_per_second=config.realtime_max_joins_per_second,
+            max_events_per_second=config.realtime_max_events_per_second,
+            max_presence_events_per_second=config.realtime_max_presence_events_per_second,
+        )
 
     @property
     def max_payload_bytes(self) -> int:

@@ -46,6 +46,11 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(settings.connect_error_backoff_seconds)
         return web.json_response({"error": tokens.upgrade_error(err, token)}, status=401)
     assert token is not None
+    refusal = hub.limits.upgrade_refusal()
+    if refusal is not None:
+        log.warning("websocket refused: %s", refusal)
+        await asyncio.sleep(settings.connect_error_backoff_seconds)
+        return web.json_response({"error": refusal}, status=429)
     ws = web.WebSocketResponse(max_msg_size=settings.max_frame_bytes, compress=False)
     await ws.prepare(request)
     x_headers = {k.lower(): v for k, v in request.headers.items() if k.lower().startswith("x-")}
@@ -64,6 +69,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         await _read_loop(conn, settings.idle_timeout_seconds)
     finally:
         hub.connections.discard(conn)
+        hub.limits.disconnected(conn)
         await conn.finish()
     return ws
 
@@ -131,4 +137,5 @@ async def _handle_in(channel: Channel, msg: Inbound) -> None:
     elif msg.event == "access_token":
         await refresh_token(channel, msg.payload)
     else:
+        channel.socket.hub.limits.events.add()  # Supabase counts these as messages too
         log.info("Unexpected message from client of type `%s` on %s", msg.event, channel.topic)
