@@ -84,6 +84,25 @@ async def sign_up(embedded: EmbeddedStack, email: str | None = None) -> User:
     return User(session["user"]["id"], email, session["access_token"])
 
 
+async def admin_user(embedded: EmbeddedStack) -> User:
+    """A new user through the Auth admin API (service key: no sign-up rate limit), with an
+    access token signed like Auth's own."""
+    email = f"a-{uuid.uuid4().hex[:10]}@example.test"
+    headers = {"apikey": embedded.service_key, "Authorization": f"Bearer {embedded.service_key}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{embedded.url}/auth/v1/admin/users",
+            json={"email": email, "password": PASSWORD, "email_confirm": True},
+            headers=headers,
+        ) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+        created = await resp.json()
+    user = User(created["id"], email, "")
+    return User(user.id, email, token_for(embedded, user, expires_in=3600))
+
+
 def token_for(embedded: EmbeddedStack, user: User, *, expires_in: float) -> str:
     """A token for `user` expiring soon (signed like Auth's own)."""
     now = int(time.time())
@@ -237,3 +256,13 @@ async def until_ready(gw: Gateway, ready: bool = True, timeout: float = WAIT) ->
             await asyncio.sleep(0.05)  # polling an HTTP endpoint: no event to wait on
 
     return await asyncio.wait_for(poll(), timeout)
+
+
+async def rest_send(gw: Gateway, sender: User, to: User, text: str) -> dict[str, Any]:
+    """POST /api/chat/{to}/send as `sender`; the stored message (201 expected)."""
+    status, answer = await api(
+        gw, "POST", f"/api/chat/{to.id}/send", token=sender.token, json_body={"message_text": text}
+    )
+    assert status == 201, answer
+    message: dict[str, Any] = answer["message"]
+    return message

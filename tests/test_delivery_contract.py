@@ -21,24 +21,15 @@ from tests.gateway_helpers import (
     Client,
     Gateway,
     User,
-    api,
+    admin_user,
     connect,
     gateway_config,
+    rest_send,
     running_gateway,
-    sign_up,
 )
 from tests.proxy_helpers import CHAT_LIST_PATH, holding_proxy
 
 WAIT = 10.0
-
-
-async def _send(gw: Gateway, sender: User, to: User, text: str) -> int:
-    status, answer = await api(
-        gw, "POST", f"/api/chat/{to.id}/send", token=sender.token, json_body={"message_text": text}
-    )
-    assert status == 201, answer
-    seq: int = answer["message"]["seq"]
-    return seq
 
 
 async def _receives_exactly(client: Client, seq: int, before: list[int]) -> None:
@@ -65,7 +56,7 @@ async def _trial(
         client = Client(ws)
         try:
             await asyncio.sleep(pause)  # the trial's random client timing, not a wait
-            seq = await _send(gw, peer, me, "now")
+            seq = (await rest_send(gw, peer, me, "now"))["seq"]
             await _receives_exactly(client, seq, [])
         finally:
             await client.close()
@@ -75,7 +66,7 @@ async def test_a_first_socket_on_a_chat_with_history_gets_what_is_sent_right_aft
     gateway: Gateway, alice: User, bob: User
 ) -> None:
     rng = random.Random(11)
-    await _send(gateway, alice, bob, "history")
+    (await rest_send(gateway, alice, bob, "history"))["seq"]
     for n in range(120):
         await _trial(gateway, bob, alice, rng.uniform(0, 0.02), auth_frame=n % 4 == 3)
 
@@ -85,7 +76,7 @@ async def test_a_brand_new_user_gets_what_is_sent_right_after_their_first_connec
 ) -> None:
     rng = random.Random(12)
     for _ in range(30):
-        newcomer = await sign_up(embedded)
+        newcomer = await admin_user(embedded)  # sign-ups are rate-limited, as on Supabase
         await _trial(gateway, newcomer, alice, rng.uniform(0, 0.02))
 
 
@@ -93,7 +84,7 @@ async def test_a_second_device_gets_what_is_sent_right_after_it_connects(
     gateway: Gateway, alice: User, bob: User
 ) -> None:
     rng = random.Random(13)
-    await _send(gateway, alice, bob, "history")
+    (await rest_send(gateway, alice, bob, "history"))["seq"]
     async with connect(gateway, f"/ws/{alice.id}", token=bob.token) as first:
         for _ in range(100):
             await _trial(gateway, bob, alice, rng.uniform(0, 0.02))
@@ -109,7 +100,7 @@ async def test_a_first_socket_gets_what_is_sent_right_after_while_reads_are_slow
     async with holding_proxy(embedded.url) as proxy:
         config = gateway_config(embedded, supabase={"url": proxy.url})
         async with running_gateway(config, embedded) as gw:
-            await _send(gw, alice, bob, "history")
+            (await rest_send(gw, alice, bob, "history"))["seq"]
             proxy.slow(CHAT_LIST_PATH, 0.05)
             for _ in range(40):
                 await _trial(gw, bob, alice, rng.uniform(0, 0.02))

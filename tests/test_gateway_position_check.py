@@ -10,25 +10,16 @@ from typing import Any
 from gateway.embedded.appkeys import faults_key
 from tests.conftest import EmbeddedStack
 from tests.gateway_helpers import (
-    Gateway,
     User,
     api,
     connect,
     gateway_config,
+    rest_send,
     running_gateway,
     until_ready,
 )
 
 WAIT = 10.0
-
-
-async def _send(gw: Gateway, sender: User, to: User, text: str) -> int:
-    status, answer = await api(
-        gw, "POST", f"/api/chat/{to.id}/send", token=sender.token, json_body={"message_text": text}
-    )
-    assert status == 201, answer
-    seq: int = answer["message"]["seq"]
-    return seq
 
 
 def _drop_gateway_copy_of(seq: int) -> Any:
@@ -49,11 +40,13 @@ async def test_a_lost_last_message_arrives_by_the_position_check(
         running_gateway(config, embedded) as gw,
         connect(gw, f"/ws/{alice.id}", token=bob.token) as b,
     ):
-        assert await _send(gw, alice, bob, "one") == 1
+        assert (await rest_send(gw, alice, bob, "one"))["seq"] == 1
         assert (await b.next("message"))["message"]["seq"] == 1
         embedded.app[faults_key].drop_broadcast = _drop_gateway_copy_of(2)
         try:
-            assert await _send(gw, alice, bob, "the last word") == 2  # nothing comes after
+            assert (await rest_send(gw, alice, bob, "the last word"))[
+                "seq"
+            ] == 2  # nothing comes after
             message = (await b.next("message", timeout=WAIT))["message"]
         finally:
             embedded.app[faults_key].drop_broadcast = None
@@ -74,11 +67,11 @@ async def test_without_the_position_check_the_lost_last_message_would_stay_lost(
         running_gateway(config, embedded) as gw,
         connect(gw, f"/ws/{alice.id}", token=bob.token) as b,
     ):
-        await _send(gw, alice, bob, "one")
+        (await rest_send(gw, alice, bob, "one"))["seq"]
         await b.next("message")
         embedded.app[faults_key].drop_broadcast = _drop_gateway_copy_of(2)
         try:
-            await _send(gw, alice, bob, "lost")
+            (await rest_send(gw, alice, bob, "lost"))["seq"]
             await b.nothing("message", quiet=2.0)
         finally:
             embedded.app[faults_key].drop_broadcast = None

@@ -20,18 +20,10 @@ from tests.gateway_helpers import (
     api,
     connect,
     gateway_config,
+    rest_send,
     running_gateway,
 )
 from tests.proxy_helpers import CHAT_LIST_PATH, HISTORY_PATH, holding_proxy
-
-
-async def rest_send(gw: Gateway, sender: User, to: User, text: str) -> dict[str, Any]:
-    status, answer = await api(
-        gw, "POST", f"/api/chat/{to.id}/send", token=sender.token, json_body={"message_text": text}
-    )
-    assert status == 201, answer
-    message: dict[str, Any] = answer["message"]
-    return message
 
 
 def seqs(messages: list[dict[str, Any]]) -> list[int]:
