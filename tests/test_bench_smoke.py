@@ -92,6 +92,10 @@ async def test_a_short_run_delivers_every_message_once_in_order_and_cleans_up(
     assert load["latency_ms"]["ack"]["count"] == counts["sent_in_window"]
     assert result["connect"]["sockets"] == USERS and result["connect"]["failed"] == {}
     assert result["connect"]["not_live"] == 0 and result["connect"]["live_ms"]["count"] == USERS
+    # The gateway's upstream is a fixed set, read from its /metrics: the same at the end.
+    upstream = result["connect"]["upstream"]
+    assert upstream["after_ramp"]["sockets"] >= 1 and upstream["after_ramp"]["channels"] >= 8
+    assert upstream["at_end"] == upstream["after_ramp"]
     assert result["resources"]["gateway"]["processes"] == 1
     assert result["efficiency"]["gateway_cpu_us_per_delivered"] is not None
 

@@ -60,6 +60,17 @@ def _ms(p: dict[str, Any]) -> str:
     return f"{p['p50']:.1f} / {p['p95']:.1f} / {p['p99']:.1f} / {p['max']:.1f}"
 
 
+def _pair(counts: dict[str, Any]) -> str:
+    if "error" in counts:
+        return f"unreadable ({counts['error']})"
+    return f"{counts['sockets']} / {counts['channels']}"
+
+
+def _upstream(upstream: dict[str, Any]) -> str:
+    """The gateway's own /metrics gauges after the ramp and at the end of the run."""
+    return f"{_pair(upstream['after_ramp'])} after the ramp, {_pair(upstream['at_end'])} at the end"
+
+
 def _row(name: str, value: object) -> str:
     return f"| {name} | {value} |"
 
@@ -98,6 +109,10 @@ def markdown(result: dict[str, Any]) -> str:
             "live streams (`ready`)",
             f"{conn['live_per_s']} sockets/s, {conn['not_live']} not live "
             f"(connect→ready ms p50/p95/p99/max {_ms(conn['live_ms'])})",
+        ),
+        _row(
+            f"upstream sockets / channels at {conn['sockets']} users",
+            _upstream(conn["upstream"]),
         ),
         _row(
             "gateway RSS per idle socket",

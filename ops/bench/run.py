@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import loop
-from ops.bench import ceilings, hop, phases, report, resources
+from ops.bench import ceilings, hop, phases, probes, report, resources
 from ops.bench.fleet import Fleet, WorkerFailed, shard
 from ops.bench.options import RESULTS_MD, Options, parse_options, redacted
 from ops.bench.processes import Processes, start_bare_server, start_gateway, start_stack
@@ -120,10 +120,14 @@ class Run:
             sampler.groups[f"worker-{i}"] = resources.one(pid)
         log.info("connecting %d sockets over %d worker(s)", o.users, o.workers)
         result["connect"], result["idle"] = await phases.ramp(fleet, ws_url, o, sampler)
+        upstream = result["connect"]["upstream"] = {
+            "after_ramp": await probes.upstream(probes.http_base(ws_url))
+        }
         log.info("load: %g msg/s for %g s warm-up + %g s measured", o.rate, o.warmup, o.duration)
         result["load"], result["resources"], result["generator"] = await phases.load(
             fleet, o, sampler
         )
+        upstream["at_end"] = await probes.upstream(probes.http_base(ws_url))
         await fleet.all({"cmd": "close"})
         if o.ceilings:
             log.info(
