@@ -1,7 +1,8 @@
 """The load generator end to end, as a user runs it: `python -m ops.bench` with a few users
 for a few seconds starts its own embedded stack and gateway as processes, every acked
-message reaches its recipient exactly once and in seq order, the JSON and Markdown results
-are written, and no process it started is left behind."""
+message reaches its recipient exactly once and in seq order, the gateway restarts under
+its clients and every one of them is live again, the JSON and Markdown results are
+written, and no process it started is left behind."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ TOP_LEVEL_KEYS = {
     "generator",
     "ceilings",
     "processes",
+    "restart",
     "efficiency",
     "fractions",
     "verdict",
@@ -49,6 +51,7 @@ async def run_bench(out: Path) -> tuple[int, str]:
         str(DURATION),
         "--ceiling-seconds",
         "1",
+        "--restart",
         "--out",
         str(out),
         cwd=ROOT,
@@ -97,6 +100,14 @@ async def test_a_short_run_delivers_every_message_once_in_order_and_cleans_up(
     assert upstream["after_ramp"]["sockets"] >= 1 and upstream["after_ramp"]["channels"] >= 8
     assert upstream["at_end"] == upstream["after_ramp"]
     assert result["resources"]["gateway"]["processes"] == 1
+
+    # --restart: a new gateway process on the same port, every client live on it again.
+    restarted = result["restart"]
+    assert restarted["sockets"] == USERS and restarted["live_ms"]["count"] == USERS
+    assert restarted["not_live"] == 0 and restarted["not_connected"] == 0
+    assert restarted["readyz_after_start_s"] > 0 and restarted["all_live_after_start_s"] > 0
+    assert restarted["upstream"] == upstream["after_ramp"]
+    assert len(result["processes"]["gateway"]) == 2  # the stopped one and its successor
     assert result["efficiency"]["gateway_cpu_us_per_delivered"] is not None
 
     ceilings = result["ceilings"]
@@ -105,7 +116,8 @@ async def test_a_short_run_delivers_every_message_once_in_order_and_cleans_up(
     assert ceilings["transport"]["delivered"] > 0
     assert set(ceilings["transport"]["correctness"].values()) == {0}
 
-    assert "| measure | value |" in out.with_suffix(".md").read_text()
+    table = out.with_suffix(".md").read_text()
+    assert "| measure | value |" in table and "restart: all 6 sockets live" in table
     assert {"gateway", "embedded", "postgres", "worker-0", "bare_ws"} <= set(result["processes"])
     started = [pid for pids in result["processes"].values() for pid in pids]
     assert [pid for pid in started if alive_since_before(pid, out.stat().st_mtime)] == []

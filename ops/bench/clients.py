@@ -194,6 +194,11 @@ class BenchSocket:
             self.window.release()
         return record
 
+    async def wait_closed(self) -> None:
+        """Until the server has closed this socket (its reader task ends)."""
+        if self._reader is not None:
+            await asyncio.wait({self._reader})
+
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()

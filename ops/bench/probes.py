@@ -1,5 +1,6 @@
-"""What the bench asks a gateway over plain HTTP: how many upstream Realtime sockets and
-channels it holds (`/metrics`, Prometheus text), and when `/readyz` first answers 200.
+"""What the bench asks a gateway over plain HTTP and TCP: how many upstream Realtime
+sockets and channels it holds (`/metrics`, Prometheus text), when `/readyz` first answers
+200, and whether its port accepts connections at all (during a restart).
 
 The delivery design promises a fixed set of upstream channels whatever the number of
 users; reading the gauges after the ramp and at the end shows whether it holds.
@@ -8,6 +9,7 @@ users; reading the gauges after the ramp and at the end shows whether it holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from typing import Any
@@ -16,7 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 UPSTREAM_GAUGES = {"sockets": "gateway_upstream_sockets", "channels": "gateway_upstream_channels"}
-READYZ_POLL_SECONDS = 0.02
+POLL_SECONDS = 0.02
 TIMEOUT = aiohttp.ClientTimeout(total=5)
 
 
@@ -63,5 +65,23 @@ async def first_ready(base: str, deadline: float) -> float | None:
                         return time.monotonic()
             except (aiohttp.ClientError, TimeoutError, OSError):
                 pass
-            await asyncio.sleep(READYZ_POLL_SECONDS)
+            await asyncio.sleep(POLL_SECONDS)
     return None
+
+
+async def port_open(url: str, deadline: float) -> bool:
+    """Wait until the URL's host:port accepts a TCP connection (False past deadline). One
+    probe stands in for every client while a restarting gateway's port refuses them."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            await asyncio.sleep(POLL_SECONDS)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+    return False

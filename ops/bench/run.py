@@ -20,10 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from gateway import loop
-from ops.bench import ceilings, hop, phases, probes, report, resources
+from ops.bench import ceilings, hop, phases, probes, report, resources, restart
 from ops.bench.fleet import Fleet, WorkerFailed, shard
 from ops.bench.options import RESULTS_MD, Options, parse_options, redacted
-from ops.bench.processes import Processes, start_bare_server, start_gateway, start_stack
+from ops.bench.processes import (
+    Processes,
+    Stack,
+    Started,
+    start_bare_server,
+    start_gateway,
+    start_stack,
+)
 from ops.bench.users import Project, create_chats, create_users
 
 log = logging.getLogger("ops.bench")
@@ -55,6 +62,8 @@ class Run:
         self.log_dir = options.out.with_suffix(".logs")
         self.procs = Processes(self.log_dir)
         self.fleet: Fleet | None = None
+        self.stack: Stack | None = None  # the servers we started (None: measuring others')
+        self.gateway: Started | None = None
         self.data_dir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
         self.result: dict[str, Any] = {}
 
@@ -71,6 +80,7 @@ class Run:
         log.info("starting the embedded stack and the gateway (logs in %s)", self.log_dir)
         embedded, stack = await start_stack(self.procs, self.data_dir / "data")
         gateway, url = await start_gateway(self.procs, stack, self.options.joins_per_second)
+        self.stack, self.gateway = stack, gateway
         project = Project(stack.url, stack.anon_key, stack.service_key, stack.jwt_secret)
         ws = url.replace("http", "ws", 1) + "/ws"
         return project, ws, stack.database_url, gateway.pid, embedded.pid
@@ -127,6 +137,12 @@ class Run:
         result["load"], result["resources"], result["generator"] = await phases.load(
             fleet, o, sampler
         )
+        if o.restart:
+            assert self.stack is not None and self.gateway is not None  # (options: our own)
+            log.info("restart: stopping the gateway, every client reconnecting at once")
+            result["restart"], self.gateway = await restart.restart(
+                self.procs, self.gateway, self.stack, fleet, ws_url, o, sampler
+            )
         upstream["at_end"] = await probes.upstream(probes.http_base(ws_url))
         await fleet.all({"cmd": "close"})
         if o.ceilings:

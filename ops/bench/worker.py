@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import resource
 import signal
 import time
@@ -24,6 +25,7 @@ import aiohttp
 from gateway.loop import run
 from ops.bench import stats
 from ops.bench.clients import BenchSocket, Sent, Tally, make_cmid
+from ops.bench.probes import port_open
 from ops.bench.schedule import Send
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ def _cpu_seconds() -> float:
 
 
 LIVE_WAIT = 120.0  # seconds a ramp waits for every socket's `ready` after the last connect
+RETRY_FIRST_SECONDS = 0.05  # a reconnecting client's first backoff; doubles up to the max
+RETRY_MAX_SECONDS = 0.5
 
 
 class Worker:
@@ -63,21 +67,36 @@ class Worker:
         self.tally = Tally(dict(spec.chats))
         self.sockets: dict[int, BenchSocket] = {}
 
-    async def connect(self, url: str, users: list[int], concurrency: int) -> dict[str, Any]:
+    async def connect(
+        self, url: str, users: list[int], concurrency: int, retry_until: float | None = None
+    ) -> dict[str, Any]:
+        """Open a socket per user, `concurrency` at a time, then wait for every `ready`.
+        With `retry_until`, a failed connect is tried again (backoff with jitter) until then,
+        as a client does when its gateway restarts; without it, a failure is final."""
         gate = asyncio.Semaphore(concurrency)
         seconds: list[float] = []
         failures: dict[str, int] = {}
+        attempts = 0
 
         async def one(index: int) -> None:
-            sock = BenchSocket(index, self.users[index].token, self.tally)
-            async with gate:
-                try:
-                    seconds.append(await asyncio.wait_for(sock.connect(self.http, url), 30))
-                    self.sockets[index] = sock
-                except (aiohttp.ClientError, TimeoutError, OSError) as err:
-                    kind = f"{type(err).__name__}: {err}".rstrip(": ")[:120]
-                    failures[kind] = failures.get(kind, 0) + 1
-                    await sock.close()
+            nonlocal attempts
+            delay = RETRY_FIRST_SECONDS
+            while True:
+                sock = BenchSocket(index, self.users[index].token, self.tally)
+                async with gate:
+                    attempts += 1
+                    try:
+                        seconds.append(await asyncio.wait_for(sock.connect(self.http, url), 30))
+                        self.sockets[index] = sock
+                        return
+                    except (aiohttp.ClientError, TimeoutError, OSError) as err:
+                        kind = f"{type(err).__name__}: {err}".rstrip(": ")[:120]
+                        failures[kind] = failures.get(kind, 0) + 1
+                        await sock.close()
+                if retry_until is None or time.monotonic() + delay > retry_until:
+                    return
+                await asyncio.sleep(random.uniform(delay / 2, delay))
+                delay = min(2 * delay, RETRY_MAX_SECONDS)
 
         first = time.monotonic()
         await asyncio.gather(*(one(i) for i in users))
@@ -88,13 +107,32 @@ class Worker:
         live = [s.live_after for s in opened if s.live_after is not None]
         return {
             "first": first,
+            "first_connected": min((s.began for s in opened), default=last),
             "last": last,
             "all_live": max((s.began + s.live_after for s in opened if s.live_after), default=last),
             "seconds": seconds,
             "live_seconds": live,
             "not_live": len(opened) - len(live),
+            "not_connected": len(users) - len(opened),
+            "attempts": attempts,
             "failures": failures,
         }
+
+    async def reconnect(self, url: str, concurrency: int, within: float) -> dict[str, Any]:
+        """After the coordinator stops the gateway: wait until it has closed our sockets,
+        then every user reconnects at once, each retrying until the new gateway answers.
+        While the port refuses connections one probe stands in for all of them, so the
+        generator does not spin on refused connects beside a gateway starting up."""
+        old = list(self.sockets.values())
+        self.sockets = {}
+        await asyncio.wait_for(asyncio.gather(*(s.wait_closed() for s in old)), within)
+        closed = time.monotonic()
+        await asyncio.gather(*(s.close() for s in old))
+        deadline = closed + within
+        await port_open(url, deadline)
+        reply = await self.connect(url, list(self.users), concurrency, retry_until=deadline)
+        reply["closed"] = closed
+        return reply
 
     async def load(
         self,
