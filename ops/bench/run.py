@@ -17,11 +17,14 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import asyncpg
 
 from gateway import loop
 from ops.bench import ceilings, hop, phases, probes, report, resources, restart
-from ops.bench.fleet import Fleet, WorkerFailed, shard
+from ops.bench.child import ChildFailed
+from ops.bench.fleet import Fleet, shard
 from ops.bench.options import RESULTS_MD, Options, parse_options, redacted
 from ops.bench.processes import (
     Processes,
@@ -150,7 +153,7 @@ class Run:
                 "ceilings: process hop, database, WebSocket transport, %g s each", o.ceiling_seconds
             )
         result["ceilings"] = await self._ceilings(users, chats, database_url, sampler)
-        result["processes"] = self._pids(sampler)
+        result["processes"] = resources.pids_seen(sampler)
         report.conclude(result)
         return result
 
@@ -193,16 +196,6 @@ class Run:
             self.procs.stop(bare)
         return out
 
-    def _pids(self, sampler: resources.Sampler) -> dict[str, Any]:
-        """Every process we started (the smoke test checks they are gone afterwards)."""
-        seen: dict[str, list[int]] = {}
-        for snapshot in sampler.history:
-            for name, group in snapshot.groups.items():
-                if name != "coordinator":
-                    seen.setdefault(name, [])
-                    seen[name] += [pid for pid in group if pid not in seen[name]]
-        return seen
-
     def cleanup(self) -> None:
         """Stop everything we started; safe to call again (a second Ctrl-C may cut it short)."""
         if self.fleet is not None:
@@ -212,7 +205,16 @@ class Run:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-async def _run(run: Run) -> dict[str, Any]:
+class Runnable(Protocol):
+    """A run that owns processes: `cleanup` stops them (safe to call twice)."""
+
+    log_dir: Path
+
+    async def run(self) -> dict[str, Any]: ...
+    def cleanup(self) -> None: ...
+
+
+async def _run(run: Runnable) -> dict[str, Any]:
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
@@ -222,23 +224,30 @@ async def _run(run: Run) -> dict[str, Any]:
         run.cleanup()
 
 
+def execute(run: Runnable) -> dict[str, Any] | int:
+    """Run it to the end: its result, or the exit code of an interrupted or failed run.
+    Every process it started is stopped either way (Ctrl-C and SIGTERM included)."""
+    try:
+        return loop.run(_run(run))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted: every process started was stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ChildFailed, RuntimeError, OSError, asyncpg.PostgresError) as err:
+        print(f"benchmark failed: {err} (logs in {run.log_dir})", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        run.cleanup()  # again, in case an interrupt cut the first one short
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     options = parse_options(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     # Per process: the gateway holds every client socket plus its pools; a worker its share.
     raise_nofile(options.users + 512)
-    run = Run(options, " ".join(["python -m ops.bench", *redacted(args)]))
-    try:
-        result = loop.run(_run(run))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted: every process started was stopped", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (WorkerFailed, RuntimeError, OSError) as err:
-        print(f"benchmark failed: {err} (logs in {run.log_dir})", file=sys.stderr)
-        return EXIT_FAILED
-    finally:
-        run.cleanup()  # again, in case an interrupt cut the first one short
+    result = execute(Run(options, " ".join(["python -m ops.bench", *redacted(args)])))
+    if isinstance(result, int):
+        return result
     markdown = report.markdown(result)
     report.write(result, markdown, options.out, RESULTS_MD if options.write_results_md else None)
     print(markdown)

@@ -1,9 +1,8 @@
 """A client worker process: owns a shard of the users' sockets and runs the coordinator's
-commands one at a time — connect, load (open loop), ceiling (closed loop), close.
+commands one at a time (see `child`) — connect, reconnect, load (open loop), ceiling
+(closed loop), close.
 
 Both members of a chat live in the same worker, so each worker checks its chats whole.
-Workers ignore SIGINT: the coordinator handles Ctrl-C and stops them by pid; a worker
-also exits when its pipe closes.
 """
 
 from __future__ import annotations
@@ -11,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import resource
-import signal
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -23,7 +19,7 @@ from typing import Any
 import aiohttp
 
 from gateway.loop import run
-from ops.bench import stats
+from ops.bench import child, stats
 from ops.bench.clients import BenchSocket, Sent, Tally, make_cmid
 from ops.bench.probes import port_open
 from ops.bench.schedule import Send
@@ -46,11 +42,6 @@ class WorkerSpec:
     payload: int
     users: tuple[UserSpec, ...]
     chats: tuple[tuple[str, tuple[int, ...]], ...]  # (chat id, member indexes)
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 LIVE_WAIT = 120.0  # seconds a ramp waits for every socket's `ready` after the last connect
@@ -206,55 +197,17 @@ class Worker:
         return {}
 
 
-async def readable(conn: Connection) -> None:
-    """Wait until the pipe has data, without blocking the event loop."""
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_reader(conn.fileno(), wake)
-    try:
-        await ready
-    finally:
-        loop.remove_reader(conn.fileno())
-        # uvloop made the pipe non-blocking; Connection.send expects a blocking one.
-        os.set_blocking(conn.fileno(), True)
-
-
-async def _next_command(conn: Connection) -> dict[str, Any] | None:
-    await readable(conn)
-    try:
-        command: dict[str, Any] = conn.recv()
-    except EOFError:
-        return None
-    return command
-
-
 async def _serve(conn: Connection, spec: WorkerSpec) -> None:
     connector = aiohttp.TCPConnector(limit=0)  # the default 100 would cap our sockets
     async with aiohttp.ClientSession(connector=connector) as http:
         worker = Worker(spec, http)
-        while (command := await _next_command(conn)) is not None:
-            name = command.pop("cmd")
-            if name == "exit":
-                break
-            cpu0, wall0 = _cpu_seconds(), time.monotonic()
-            try:
-                reply = await getattr(worker, name)(**command)
-            except Exception as err:  # the command boundary: report, keep serving
-                log.exception("worker %s: %s failed", spec.index, name)
-                reply = {"error": f"{name}: {type(err).__name__}: {err}"}
-            reply["cpu_s"] = _cpu_seconds() - cpu0
-            reply["wall_s"] = time.monotonic() - wall0
-            conn.send(reply)
-        await worker.close()
+        try:
+            await child.serve(conn, worker, f"worker {spec.index}")
+        finally:
+            await worker.close()
 
 
 def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     """Entry point of the worker process (multiprocessing, spawn)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=logging.WARNING)
+    child.enter()
     run(_serve(conn, spec))
