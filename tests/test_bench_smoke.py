@@ -158,7 +158,7 @@ async def test_the_shape_comparison_measures_both_upstream_shapes_and_cleans_up(
             assert counts["committed"] > 0 and section["committed_per_s"] > 0
             assert counts["received"] + counts["missing"] == counts["committed"]
             assert section["latency_ms"]["from_sent"]["count"] > 0
-            assert section["cpu_us_per_message"]["postgres"] is not None
+            assert section["cpu_us_per_message"]["until_drained"]["postgres"] is not None
             # 1 + members rows per direct message; the lean trigger writes no chats: row.
             assert section["realtime_rows_per_message"] == rows
     assert "delivery_topic" in result["lean_trigger"]["removed"]
