@@ -50,19 +50,22 @@ async def restart(
         "within": WITHIN_SECONDS,
     }
     reconnecting = asyncio.create_task(fleet.all(command))
-    await asyncio.to_thread(procs.stop, old, signal.SIGTERM)
-    stopped = began = time.monotonic()
-    ready = asyncio.create_task(probes.first_ready(base, began + WITHIN_SECONDS))
     try:
-        new, _ = await start_gateway(
-            procs, stack, o.joins_per_second, port=port, name="gateway-restarted"
-        )
-        sampler.groups["gateway"] = resources.one(new.pid)
-        replies = await reconnecting
-        ready_at = await ready
+        await asyncio.to_thread(procs.stop, old, signal.SIGTERM)
+        stopped = began = time.monotonic()
+        # Polled only now: the old gateway's /readyz must not count.
+        ready = asyncio.create_task(probes.first_ready(base, began + WITHIN_SECONDS))
+        try:
+            new, _ = await start_gateway(
+                procs, stack, o.joins_per_second, port=port, name="gateway-restarted"
+            )
+            sampler.groups["gateway"] = resources.one(new.pid)
+            replies = await reconnecting
+            ready_at = await ready
+        finally:
+            ready.cancel()
     finally:
-        for task in (reconnecting, ready):
-            task.cancel()
+        reconnecting.cancel()
     upstream = await probes.upstream(base)
     return _summary(replies, term, stopped, began, ready_at, upstream), new
 

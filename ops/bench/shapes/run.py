@@ -73,9 +73,9 @@ class ShapesRun:
             },
             interval=SAMPLE_INTERVAL,
         )
-        sampling = asyncio.create_task(sampler.run())
         driver = Driver(stack.database_url, users, chats, payload=o.payload, run_id=self.run_id)
         admin = await asyncpg.connect(stack.database_url)
+        sampling = asyncio.create_task(sampler.run())
         try:
             await driver.connect(o.db_connections)
             topics = await db.delivery_topics(admin)
