@@ -1,45 +1,22 @@
 """The two ceilings of this machine, measured in the same run as the gateway:
 
 - database alone: the same `send_direct_message` calls (same triggers: seq, chat summary,
-  realtime.send per member) as the same users, with `request.jwt.claims` and the role set
-  as the Data API sets them, straight into PostgreSQL with asyncpg — several connections,
-  each sending `pipeline` complete transactions per round trip, as fast as they go;
+  the Realtime broadcasts) as the same users, straight into PostgreSQL (`driver.Driver`,
+  flat out) — several connections, each sending `pipeline` complete transactions per
+  round trip, as fast as they go;
 - WebSocket transport alone: the bare aiohttp server of bare_server.py, driven closed-loop
   by the same workers over the same number of sockets with frames of the same shape.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import json
-import time
 from typing import Any
 
-import asyncpg
-
 from ops.bench import stats
+from ops.bench.driver import Driver
 from ops.bench.fleet import Fleet
 from ops.bench.resources import Sampler
 from ops.bench.users import BenchUser, Chat
-
-
-def _literal(text: str) -> str:
-    """A SQL string literal (standard_conforming_strings is on: only quotes need doubling)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _transaction(sender: BenchUser, peer: BenchUser, body: str, cmid: str) -> str:
-    claims = json.dumps({"sub": sender.id, "role": "authenticated", "aud": "authenticated"})
-    return (
-        "begin;"
-        f"select set_config('search_path', '\"public\", \"extensions\"', true),"
-        f" set_config('request.jwt.claims', {_literal(claims)}, true),"
-        " set_config('role', 'authenticated', true);"
-        f"select public.send_direct_message({_literal(peer.id)}::uuid, {_literal(body)},"
-        f" {_literal(cmid)});"
-        "commit;"
-    )
 
 
 async def database(
@@ -54,31 +31,14 @@ async def database(
     sampler: Sampler,
 ) -> dict[str, Any]:
     """Messages committed per second through the real triggers, no gateway, no HTTP."""
-    by_index = {u.index: u for u in users}
-    body = "x" * payload
-    counter = itertools.count()
-    conns = [await asyncpg.connect(database_url) for _ in range(connections)]
-    committed = 0
+    driver = Driver(database_url, users, chats, payload=payload, run_id="db")
+    await driver.connect(connections)
     try:
         t0 = sampler.sample()
-        end = t0 + seconds
-
-        async def pump(conn: asyncpg.Connection) -> None:
-            nonlocal committed
-            while time.monotonic() < end:
-                script = []
-                for _ in range(pipeline):
-                    i = next(counter)
-                    chat = chats[i % len(chats)]
-                    a, b = chat.members if (i // len(chats)) % 2 == 0 else chat.members[::-1]
-                    script.append(_transaction(by_index[a], by_index[b], body, f"db.{i}"))
-                await conn.execute("".join(script))
-                committed += pipeline
-
-        await asyncio.gather(*(pump(c) for c in conns))
+        committed = await driver.flat_out(seconds, pipeline)
         t1 = sampler.sample()
     finally:
-        await asyncio.gather(*(c.close() for c in conns))
+        await driver.close()
     elapsed = t1 - t0
     return {
         "messages": committed,

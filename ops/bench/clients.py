@@ -14,12 +14,22 @@ import contextlib
 import json
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
 Key = tuple[int, str, int]  # (recipient user index, chat id, seq)
+
+
+async def read_json_frames(
+    ws: aiohttp.ClientWebSocketResponse, on_frame: Callable[[dict[str, Any], float], None]
+) -> None:
+    """Hand each text frame, parsed, to `on_frame` with its receive time, until closed."""
+    async for msg in ws:
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            on_frame(json.loads(msg.data), time.monotonic())
 
 
 @dataclass(slots=True)
@@ -160,9 +170,7 @@ class BenchSocket:
 
     async def _read(self) -> None:
         assert self.ws is not None
-        async for msg in self.ws:
-            if msg.type == aiohttp.WSMsgType.TEXT:
-                self._on_frame(json.loads(msg.data), time.monotonic())
+        await read_json_frames(self.ws, self._on_frame)
 
     def _on_frame(self, frame: dict[str, Any], at: float) -> None:
         kind = frame.get("type")
@@ -193,6 +201,11 @@ class BenchSocket:
         if self.window is not None and record is not None:
             self.window.release()
         return record
+
+    async def wait_closed(self) -> None:
+        """Until the server has closed this socket (its reader task ends)."""
+        if self._reader is not None:
+            await asyncio.wait({self._reader})
 
     async def close(self) -> None:
         if self.ws is not None:

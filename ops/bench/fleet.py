@@ -1,5 +1,5 @@
-"""The coordinator's side of the client workers: start them (spawn), send every worker a
-command and await all replies without blocking the event loop, stop them by pid.
+"""The coordinator's side of the client workers (each a `child.Child`): start them, send
+every worker a command and await all replies without blocking the event loop, stop them.
 
 Users are dealt to workers a whole chat at a time, so a chat is never split.
 """
@@ -7,19 +7,11 @@ Users are dealt to workers a whole chat at a time, so a chat is never split.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any
 
+from ops.bench.child import Child
 from ops.bench.users import BenchUser, Chat
-from ops.bench.worker import UserSpec, WorkerSpec, readable, worker_main
-
-STOP_GRACE_SECONDS = 3.0  # an idle worker exits at once; a busy one is terminated
-
-
-class WorkerFailed(RuntimeError):
-    pass
+from ops.bench.worker import UserSpec, WorkerSpec, worker_main
 
 
 def shard(
@@ -43,60 +35,26 @@ def shard(
 
 
 class Fleet:
+    """One worker process per spec; commands go to all of them at once."""
+
     def __init__(self, specs: list[WorkerSpec]) -> None:
-        ctx = multiprocessing.get_context("spawn")  # never fork a process running a loop
         self.specs = specs
         self.owner = {u.index: s.index for s in specs for u in s.users}
-        self._pipes: list[Connection] = []
-        self.processes: list[BaseProcess] = []
-        for spec in specs:
-            ours, theirs = ctx.Pipe()
-            proc = ctx.Process(
-                target=worker_main, args=(theirs, spec), name=f"bench-worker-{spec.index}"
-            )
-            proc.daemon = True  # dies with us even if we are killed
-            proc.start()
-            theirs.close()
-            self._pipes.append(ours)
-            self.processes.append(proc)
+        self.workers = [Child(worker_main, (s,), f"bench-worker-{s.index}") for s in specs]
 
     @property
     def pids(self) -> list[int]:
-        return [p.pid for p in self.processes if p.pid is not None]
-
-    async def _call(self, pipe: Connection, command: dict[str, Any]) -> dict[str, Any]:
-        pipe.send(command)
-        await readable(pipe)
-        try:
-            reply: dict[str, Any] = pipe.recv()
-        except EOFError:
-            raise WorkerFailed("a worker process exited; see its output above") from None
-        if "error" in reply:
-            raise WorkerFailed(reply["error"])
-        return reply
+        return [pid for w in self.workers if (pid := w.pid) is not None]
 
     async def each(self, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Command i to worker i, all at once; the replies in worker order."""
-        calls = (self._call(p, c) for p, c in zip(self._pipes, commands, strict=True))
+        calls = (w.call(c) for w, c in zip(self.workers, commands, strict=True))
         return list(await asyncio.gather(*calls))
 
     async def all(self, command: dict[str, Any]) -> list[dict[str, Any]]:
-        return await self.each([dict(command) for _ in self._pipes])
+        return await self.each([dict(command) for _ in self.workers])
 
     def stop(self) -> None:
-        for pipe in self._pipes:
-            try:
-                pipe.send({"cmd": "exit"})
-            except (OSError, ValueError):
-                pass  # already gone
-        for proc in self.processes:
-            proc.join(STOP_GRACE_SECONDS)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(STOP_GRACE_SECONDS)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-        for pipe in self._pipes:
-            pipe.close()
-        self._pipes, self.processes = [], []
+        for worker in self.workers:
+            worker.stop()
+        self.workers = []

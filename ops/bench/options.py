@@ -65,6 +65,7 @@ class Options:
     write_results_md: bool = False
     keep_data: bool = False
     joins_per_second: float = 100.0
+    restart: bool = False
     target: Target = Target()
 
     @property
@@ -118,6 +119,11 @@ def _parser() -> argparse.ArgumentParser:
         default=100.0,
         help="the started gateway's upstream channel joins/s (Supabase Free 100, Pro 500)",
     )
+    add(
+        "--restart",
+        action="store_true",
+        help="after the load, restart the gateway and time every client's reconnect",
+    )
     add("--gateway-url", help="measure this running gateway instead of starting one")
     add("--supabase-url", help="its Supabase (embedded) URL")
     add("--anon-key")
@@ -167,6 +173,8 @@ def _check_ranges(parser: argparse.ArgumentParser, a: argparse.Namespace) -> Non
         parser.error("--gateway-url needs --supabase-url (users are created there)")
     if a.supabase_url and not (a.service_key or a.anon_key):
         parser.error("--supabase-url needs --service-key or --anon-key")
+    if a.restart and a.gateway_url:
+        parser.error("--restart restarts only a gateway the bench started (no --gateway-url)")
     if a.supabase_url and not a.gateway_url:
         parser.error("--supabase-url needs --gateway-url too")
 
@@ -228,5 +236,6 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         write_results_md=a.write_results_md,
         keep_data=a.keep_data,
         joins_per_second=a.joins_per_second,
+        restart=a.restart,
         target=target,
     )

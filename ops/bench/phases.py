@@ -18,7 +18,7 @@ GENERATOR_CPU_LIMIT_PCT = 70.0  # above this a worker may be what limits the run
 SEND_LAG_LIMIT_MS = 10.0  # p99 of (actual - scheduled send time) above this: behind schedule
 
 
-def _added(counters: list[dict[str, int]]) -> dict[str, int]:
+def added(counters: list[dict[str, int]]) -> dict[str, int]:
     total: dict[str, int] = {}
     for counter in counters:
         for kind, n in counter.items():
@@ -33,7 +33,7 @@ def _ramp_summary(replies: list[dict[str, Any]]) -> dict[str, Any]:
     live_wall = max(r["all_live"] for r in replies) - first
     return {
         "sockets": len(seconds),
-        "failed": _added([r["failures"] for r in replies]),
+        "failed": added([r["failures"] for r in replies]),
         "not_live": sum(r["not_live"] for r in replies),
         "seconds": round(wall, 3),
         "live_seconds": round(live_wall, 3),
@@ -102,7 +102,7 @@ def _ramp_summary_total(steps: list[dict[str, Any]]) -> dict[str, Any]:
     live_wall = sum(s["live_seconds"] for s in steps)
     return {
         "sockets": sockets,
-        "failed": _added([s["failed"] for s in steps]),
+        "failed": added([s["failed"] for s in steps]),
         "not_live": sum(s["not_live"] for s in steps),
         "connects_per_s": round(sockets / wall, 1) if wall > 0 else None,
         "live_per_s": round(sockets / live_wall, 1) if live_wall > 0 else None,

@@ -105,9 +105,11 @@ class Processes:
             await asyncio.sleep(0.05)
         raise RuntimeError(f"{started.name} not ready in {READY_TIMEOUT_SECONDS:.0f} s")
 
-    def stop(self, started: Started) -> None:
+    def stop(self, started: Started, sig: signal.Signals = signal.SIGINT) -> None:
+        """Stop it by its pid with `sig` (both servers stop gracefully on SIGINT and SIGTERM),
+        killing it after the grace period; then any child of it still running."""
         started.remember_descendants()
-        _stop(started.proc)
+        _stop(started.proc, sig)
         for pid, created in started.descendants.items():
             _kill_leftover(pid, created, started.name)
         if started in self.started:
@@ -118,15 +120,17 @@ class Processes:
             self.stop(started)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _stop(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
     try:
         proc.wait(STOP_GRACE_SECONDS)
     except subprocess.TimeoutExpired:
-        log.warning("pid %s ignored SIGINT for %.0f s; killing it", proc.pid, STOP_GRACE_SECONDS)
+        log.warning(
+            "pid %s ignored %s for %.0f s; killing it", proc.pid, sig.name, STOP_GRACE_SECONDS
+        )
         proc.kill()
         proc.wait()
 
@@ -181,21 +185,27 @@ async def start_stack(procs: Processes, data_dir: Path) -> tuple[Started, Stack]
 
 
 async def start_gateway(
-    procs: Processes, stack: Stack, joins_per_second: float
+    procs: Processes,
+    stack: Stack,
+    joins_per_second: float,
+    *,
+    port: int | None = None,
+    name: str = "gateway",
 ) -> tuple[Started, str]:
-    """`python -m gateway` pointed at the stack (so it starts no embedded child of its own)."""
+    """`python -m gateway` pointed at the stack (so it starts no embedded child of its own),
+    on `port` (a restart reuses the old one) or a free one; logs under `name`."""
     env = _python_env(
         {
             "GATEWAY_LIMITS_UPSTREAM_JOINS_PER_SECOND": str(joins_per_second),
             "GATEWAY_SERVER_HOST": "127.0.0.1",
-            "GATEWAY_SERVER_PORT": str(free_port()),
+            "GATEWAY_SERVER_PORT": str(port or free_port()),
             "SUPABASE_URL": stack.url,
             "SUPABASE_KEY": stack.anon_key,
             "SUPABASE_SERVICE_KEY": stack.service_key,
             "JWT_SECRET": stack.jwt_secret,
         }
     )
-    started = procs.start("gateway", [sys.executable, "-m", "gateway"], env)
+    started = procs.start(name, [sys.executable, "-m", "gateway"], env)
     match = await procs.wait_for_line(started, r"Gateway:\s+(\S+)")
     return started, match[1]
 

@@ -44,6 +44,9 @@ def conclude(result: dict[str, Any]) -> None:
         violations["unacked_sends"] = counts["sent"] - counts["acked"]
     if result["connect"]["not_live"]:
         violations["sockets_not_live"] = result["connect"]["not_live"]
+    if restarted := result.get("restart"):
+        if lost := restarted["not_live"] + restarted["not_connected"]:
+            violations["sockets_not_live_after_restart"] = lost
     if not load["drained"]:
         # `lost` then also counts messages still in flight when the drain gave up.
         violations["drain_timed_out"] = 1
@@ -58,6 +61,17 @@ def _ms(p: dict[str, Any]) -> str:
     if not p["count"]:
         return "n/a"
     return f"{p['p50']:.1f} / {p['p95']:.1f} / {p['p99']:.1f} / {p['max']:.1f}"
+
+
+def _pair(counts: dict[str, Any]) -> str:
+    if "error" in counts:
+        return f"unreadable ({counts['error']})"
+    return f"{counts['sockets']} / {counts['channels']}"
+
+
+def _upstream(upstream: dict[str, Any]) -> str:
+    """The gateway's own /metrics gauges after the ramp and at the end of the run."""
+    return f"{_pair(upstream['after_ramp'])} after the ramp, {_pair(upstream['at_end'])} at the end"
 
 
 def _row(name: str, value: object) -> str:
@@ -100,6 +114,10 @@ def markdown(result: dict[str, Any]) -> str:
             f"(connect→ready ms p50/p95/p99/max {_ms(conn['live_ms'])})",
         ),
         _row(
+            f"upstream sockets / channels at {conn['sockets']} users",
+            _upstream(conn["upstream"]),
+        ),
+        _row(
             "gateway RSS per idle socket",
             f"{idle['rss_per_socket_kb']} KB "
             f"(second half: {idle['rss_per_socket_second_half_kb']} KB) at {idle['sockets']}",
@@ -130,6 +148,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"{gen['send_lag_ms']['p99']} ms → kept up: {gen['kept_up']}",
         ),
     ]
+    if restarted := result.get("restart"):
+        rows += _restart_rows(restarted)
     if ceil["database"]:
         db = ceil["database"]
         rows.append(
@@ -166,6 +186,28 @@ def markdown(result: dict[str, Any]) -> str:
         f"Command: `{result['command']}`\n"
     )
     return head + "\n" + "\n".join(rows) + "\n"
+
+
+def _restart_rows(r: dict[str, Any]) -> list[str]:
+    target = r["target"]
+    return [
+        _row(
+            "restart: old gateway stopped (SIGTERM) / new one's /readyz 200 after its start",
+            f"{r['old_gateway_stopped_s']} s / {r['readyz_after_start_s']} s",
+        ),
+        _row(
+            f"restart: all {r['sockets']} sockets live after the new process's start "
+            "(after its /readyz 200)",
+            f"{r['all_live_after_start_s']} s ({r['all_live_after_readyz_s']} s); "
+            f"target ≤ {target['all_live_within_s']:g} s met: {target['met']}",
+        ),
+        _row(
+            "restart: live sockets/s, connect attempts, not live / not connected",
+            f"{r['live_per_s']}, {r['attempts']}, {r['not_live']} / {r['not_connected']}",
+        ),
+        _row("restart: connect→ready ms p50/p95/p99/max", _ms(r["live_ms"])),
+        _row("restart: upstream sockets / channels once all live", _pair(r["upstream"])),
+    ]
 
 
 def write(result: dict[str, Any], table: str, out: Path, results_md: Path | None) -> None:

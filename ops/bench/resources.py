@@ -132,6 +132,17 @@ class Sampler:
         return out
 
 
+def pids_seen(sampler: Sampler) -> dict[str, list[int]]:
+    """Every process sampled, by group, but ours (the smoke tests check they are gone)."""
+    seen: dict[str, list[int]] = {}
+    for snapshot in sampler.history:
+        for name, group in snapshot.groups.items():
+            if name not in ("coordinator", "driver"):
+                seen.setdefault(name, [])
+                seen[name] += [pid for pid in group if pid not in seen[name]]
+    return seen
+
+
 def machine() -> dict[str, Any]:
     """What the run ran on, and how busy the machine was when it started."""
     model = ""

@@ -17,13 +17,23 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import asyncpg
 
 from gateway import loop
-from ops.bench import ceilings, hop, phases, report, resources
-from ops.bench.fleet import Fleet, WorkerFailed, shard
+from ops.bench import ceilings, hop, phases, probes, report, resources, restart
+from ops.bench.child import ChildFailed
+from ops.bench.fleet import Fleet, shard
 from ops.bench.options import RESULTS_MD, Options, parse_options, redacted
-from ops.bench.processes import Processes, start_bare_server, start_gateway, start_stack
+from ops.bench.processes import (
+    Processes,
+    Stack,
+    Started,
+    start_bare_server,
+    start_gateway,
+    start_stack,
+)
 from ops.bench.users import Project, create_chats, create_users
 
 log = logging.getLogger("ops.bench")
@@ -55,6 +65,8 @@ class Run:
         self.log_dir = options.out.with_suffix(".logs")
         self.procs = Processes(self.log_dir)
         self.fleet: Fleet | None = None
+        self.stack: Stack | None = None  # the servers we started (None: measuring others')
+        self.gateway: Started | None = None
         self.data_dir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
         self.result: dict[str, Any] = {}
 
@@ -71,6 +83,7 @@ class Run:
         log.info("starting the embedded stack and the gateway (logs in %s)", self.log_dir)
         embedded, stack = await start_stack(self.procs, self.data_dir / "data")
         gateway, url = await start_gateway(self.procs, stack, self.options.joins_per_second)
+        self.stack, self.gateway = stack, gateway
         project = Project(stack.url, stack.anon_key, stack.service_key, stack.jwt_secret)
         ws = url.replace("http", "ws", 1) + "/ws"
         return project, ws, stack.database_url, gateway.pid, embedded.pid
@@ -120,17 +133,27 @@ class Run:
             sampler.groups[f"worker-{i}"] = resources.one(pid)
         log.info("connecting %d sockets over %d worker(s)", o.users, o.workers)
         result["connect"], result["idle"] = await phases.ramp(fleet, ws_url, o, sampler)
+        upstream = result["connect"]["upstream"] = {
+            "after_ramp": await probes.upstream(probes.http_base(ws_url))
+        }
         log.info("load: %g msg/s for %g s warm-up + %g s measured", o.rate, o.warmup, o.duration)
         result["load"], result["resources"], result["generator"] = await phases.load(
             fleet, o, sampler
         )
+        if o.restart:
+            assert self.stack is not None and self.gateway is not None  # (options: our own)
+            log.info("restart: stopping the gateway, every client reconnecting at once")
+            result["restart"], self.gateway = await restart.restart(
+                self.procs, self.gateway, self.stack, fleet, ws_url, o, sampler
+            )
+        upstream["at_end"] = await probes.upstream(probes.http_base(ws_url))
         await fleet.all({"cmd": "close"})
         if o.ceilings:
             log.info(
                 "ceilings: process hop, database, WebSocket transport, %g s each", o.ceiling_seconds
             )
         result["ceilings"] = await self._ceilings(users, chats, database_url, sampler)
-        result["processes"] = self._pids(sampler)
+        result["processes"] = resources.pids_seen(sampler)
         report.conclude(result)
         return result
 
@@ -173,16 +196,6 @@ class Run:
             self.procs.stop(bare)
         return out
 
-    def _pids(self, sampler: resources.Sampler) -> dict[str, Any]:
-        """Every process we started (the smoke test checks they are gone afterwards)."""
-        seen: dict[str, list[int]] = {}
-        for snapshot in sampler.history:
-            for name, group in snapshot.groups.items():
-                if name != "coordinator":
-                    seen.setdefault(name, [])
-                    seen[name] += [pid for pid in group if pid not in seen[name]]
-        return seen
-
     def cleanup(self) -> None:
         """Stop everything we started; safe to call again (a second Ctrl-C may cut it short)."""
         if self.fleet is not None:
@@ -192,7 +205,16 @@ class Run:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-async def _run(run: Run) -> dict[str, Any]:
+class Runnable(Protocol):
+    """A run that owns processes: `cleanup` stops them (safe to call twice)."""
+
+    log_dir: Path
+
+    async def run(self) -> dict[str, Any]: ...
+    def cleanup(self) -> None: ...
+
+
+async def _run(run: Runnable) -> dict[str, Any]:
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
@@ -202,23 +224,30 @@ async def _run(run: Run) -> dict[str, Any]:
         run.cleanup()
 
 
+def execute(run: Runnable) -> dict[str, Any] | int:
+    """Run it to the end: its result, or the exit code of an interrupted or failed run.
+    Every process it started is stopped either way (Ctrl-C and SIGTERM included)."""
+    try:
+        return loop.run(_run(run))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted: every process started was stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ChildFailed, RuntimeError, OSError, asyncpg.PostgresError) as err:
+        print(f"benchmark failed: {err} (logs in {run.log_dir})", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        run.cleanup()  # again, in case an interrupt cut the first one short
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     options = parse_options(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     # Per process: the gateway holds every client socket plus its pools; a worker its share.
     raise_nofile(options.users + 512)
-    run = Run(options, " ".join(["python -m ops.bench", *redacted(args)]))
-    try:
-        result = loop.run(_run(run))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted: every process started was stopped", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (WorkerFailed, RuntimeError, OSError) as err:
-        print(f"benchmark failed: {err} (logs in {run.log_dir})", file=sys.stderr)
-        return EXIT_FAILED
-    finally:
-        run.cleanup()  # again, in case an interrupt cut the first one short
+    result = execute(Run(options, " ".join(["python -m ops.bench", *redacted(args)])))
+    if isinstance(result, int):
+        return result
     markdown = report.markdown(result)
     report.write(result, markdown, options.out, RESULTS_MD if options.write_results_md else None)
     print(markdown)

@@ -1,9 +1,8 @@
 """A client worker process: owns a shard of the users' sockets and runs the coordinator's
-commands one at a time — connect, load (open loop), ceiling (closed loop), close.
+commands one at a time (see `child`) — connect, reconnect, load (open loop), ceiling
+(closed loop), close.
 
 Both members of a chat live in the same worker, so each worker checks its chats whole.
-Workers ignore SIGINT: the coordinator handles Ctrl-C and stops them by pid; a worker
-also exits when its pipe closes.
 """
 
 from __future__ import annotations
@@ -11,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import resource
-import signal
+import random
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -22,8 +19,9 @@ from typing import Any
 import aiohttp
 
 from gateway.loop import run
-from ops.bench import stats
+from ops.bench import child, stats
 from ops.bench.clients import BenchSocket, Sent, Tally, make_cmid
+from ops.bench.probes import port_open
 from ops.bench.schedule import Send
 
 log = logging.getLogger(__name__)
@@ -46,12 +44,9 @@ class WorkerSpec:
     chats: tuple[tuple[str, tuple[int, ...]], ...]  # (chat id, member indexes)
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 LIVE_WAIT = 120.0  # seconds a ramp waits for every socket's `ready` after the last connect
+RETRY_FIRST_SECONDS = 0.05  # a reconnecting client's first backoff; doubles up to the max
+RETRY_MAX_SECONDS = 0.5
 
 
 class Worker:
@@ -63,21 +58,36 @@ class Worker:
         self.tally = Tally(dict(spec.chats))
         self.sockets: dict[int, BenchSocket] = {}
 
-    async def connect(self, url: str, users: list[int], concurrency: int) -> dict[str, Any]:
+    async def connect(
+        self, url: str, users: list[int], concurrency: int, retry_until: float | None = None
+    ) -> dict[str, Any]:
+        """Open a socket per user, `concurrency` at a time, then wait for every `ready`.
+        With `retry_until`, a failed connect is tried again (backoff with jitter) until then,
+        as a client does when its gateway restarts; without it, a failure is final."""
         gate = asyncio.Semaphore(concurrency)
         seconds: list[float] = []
         failures: dict[str, int] = {}
+        attempts = 0
 
         async def one(index: int) -> None:
-            sock = BenchSocket(index, self.users[index].token, self.tally)
-            async with gate:
-                try:
-                    seconds.append(await asyncio.wait_for(sock.connect(self.http, url), 30))
-                    self.sockets[index] = sock
-                except (aiohttp.ClientError, TimeoutError, OSError) as err:
-                    kind = f"{type(err).__name__}: {err}".rstrip(": ")[:120]
-                    failures[kind] = failures.get(kind, 0) + 1
-                    await sock.close()
+            nonlocal attempts
+            delay = RETRY_FIRST_SECONDS
+            while True:
+                sock = BenchSocket(index, self.users[index].token, self.tally)
+                async with gate:
+                    attempts += 1
+                    try:
+                        seconds.append(await asyncio.wait_for(sock.connect(self.http, url), 30))
+                        self.sockets[index] = sock
+                        return
+                    except (aiohttp.ClientError, TimeoutError, OSError) as err:
+                        kind = f"{type(err).__name__}: {err}".rstrip(": ")[:120]
+                        failures[kind] = failures.get(kind, 0) + 1
+                        await sock.close()
+                if retry_until is None or time.monotonic() + delay > retry_until:
+                    return
+                await asyncio.sleep(random.uniform(delay / 2, delay))
+                delay = min(2 * delay, RETRY_MAX_SECONDS)
 
         first = time.monotonic()
         await asyncio.gather(*(one(i) for i in users))
@@ -88,13 +98,32 @@ class Worker:
         live = [s.live_after for s in opened if s.live_after is not None]
         return {
             "first": first,
+            "first_connected": min((s.began for s in opened), default=last),
             "last": last,
             "all_live": max((s.began + s.live_after for s in opened if s.live_after), default=last),
             "seconds": seconds,
             "live_seconds": live,
             "not_live": len(opened) - len(live),
+            "not_connected": len(users) - len(opened),
+            "attempts": attempts,
             "failures": failures,
         }
+
+    async def reconnect(self, url: str, concurrency: int, within: float) -> dict[str, Any]:
+        """After the coordinator stops the gateway: wait until it has closed our sockets,
+        then every user reconnects at once, each retrying until the new gateway answers.
+        While the port refuses connections one probe stands in for all of them, so the
+        generator does not spin on refused connects beside a gateway starting up."""
+        old = list(self.sockets.values())
+        self.sockets = {}
+        await asyncio.wait_for(asyncio.gather(*(s.wait_closed() for s in old)), within)
+        closed = time.monotonic()
+        await asyncio.gather(*(s.close() for s in old))
+        deadline = closed + within
+        await port_open(url, deadline)
+        reply = await self.connect(url, list(self.users), concurrency, retry_until=deadline)
+        reply["closed"] = closed
+        return reply
 
     async def load(
         self,
@@ -168,55 +197,17 @@ class Worker:
         return {}
 
 
-async def readable(conn: Connection) -> None:
-    """Wait until the pipe has data, without blocking the event loop."""
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_reader(conn.fileno(), wake)
-    try:
-        await ready
-    finally:
-        loop.remove_reader(conn.fileno())
-        # uvloop made the pipe non-blocking; Connection.send expects a blocking one.
-        os.set_blocking(conn.fileno(), True)
-
-
-async def _next_command(conn: Connection) -> dict[str, Any] | None:
-    await readable(conn)
-    try:
-        command: dict[str, Any] = conn.recv()
-    except EOFError:
-        return None
-    return command
-
-
 async def _serve(conn: Connection, spec: WorkerSpec) -> None:
     connector = aiohttp.TCPConnector(limit=0)  # the default 100 would cap our sockets
     async with aiohttp.ClientSession(connector=connector) as http:
         worker = Worker(spec, http)
-        while (command := await _next_command(conn)) is not None:
-            name = command.pop("cmd")
-            if name == "exit":
-                break
-            cpu0, wall0 = _cpu_seconds(), time.monotonic()
-            try:
-                reply = await getattr(worker, name)(**command)
-            except Exception as err:  # the command boundary: report, keep serving
-                log.exception("worker %s: %s failed", spec.index, name)
-                reply = {"error": f"{name}: {type(err).__name__}: {err}"}
-            reply["cpu_s"] = _cpu_seconds() - cpu0
-            reply["wall_s"] = time.monotonic() - wall0
-            conn.send(reply)
-        await worker.close()
+        try:
+            await child.serve(conn, worker, f"worker {spec.index}")
+        finally:
+            await worker.close()
 
 
 def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     """Entry point of the worker process (multiprocessing, spawn)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=logging.WARNING)
+    child.enter()
     run(_serve(conn, spec))
