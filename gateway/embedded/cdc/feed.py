@@ -51,7 +51,7 @@ def handle(
         if broadcasts.is_message_insert(change):
             broadcasts.deliver(hub, change, faults)
         elif change.schema != "realtime":
-            changes.submit(change, transaction.commit_time)
+            changes.submit(change, transaction)
 
 
 async def feed_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -116,7 +116,8 @@ async def deliver(checks: Checks, entry: ChannelEntry, jobs: list[ChangeJob]) ->
                 plan.visible = False
             elif plan.table.rls and change.kind != "DELETE":
                 # deletes are never RLS-checked (the row is gone), as on Supabase
-                plan.visible = await rls.visible(change, plan.table, plan.job.values.keys)
+                job = plan.job
+                plan.visible = await rls.visible(change, job.xid, plan.table, job.values.keys)
 
     wanted: dict[SqlCheck, None] = {}
     for plan in plans:

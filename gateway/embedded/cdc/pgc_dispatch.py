@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
 
 import asyncpg
 
 from gateway.embedded.cdc.pgc_job import ChangeJob
 from gateway.embedded.cdc.pgc_registry import ChannelEntry, Registry
 from gateway.embedded.cdc.pgc_rls import TableInfo, table_info
-from gateway.embedded.wal.changes import RowChange
+from gateway.embedded.wal.changes import RowChange, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +27,14 @@ TableKey = tuple[str, str, tuple[str, ...]]
 async def route(
     pool: asyncpg.Pool,
     registry: Registry,
-    batch: list[tuple[RowChange, datetime]],
+    batch: list[tuple[RowChange, Transaction]],
     offer: Offer,
 ) -> None:
     """Queue every change of `batch` for the channels it may concern, in order."""
     tables: dict[TableKey, TableInfo | None] = {}
     conn: asyncpg.Connection | None = None
     try:
-        for change, committed in batch:
+        for change, transaction in batch:
             entries = registry.candidates(change.schema, change.table, change.kind)
             if not entries:
                 continue
@@ -54,7 +53,8 @@ async def route(
                 )
                 continue
             table = tables[key]
-            job = ChangeJob(change, committed, dict.fromkeys(roles, table))
+            tables_by_role: dict[str, TableInfo | None] = dict.fromkeys(roles, table)
+            job = ChangeJob(change, transaction.xid, transaction.commit_time, tables_by_role)
             for entry in entries:
                 offer(entry, job)
     finally:

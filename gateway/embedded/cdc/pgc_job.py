@@ -28,14 +28,20 @@ Select = tuple[str, ...] | None
 
 
 class ChangeJob:
-    """A change and its commit time; `tables` maps each role queued for it to its table facts."""
+    """A change, its transaction's xid and commit time; `tables` maps each role queued for it
+    to its table facts."""
 
-    __slots__ = ("_events", "_values", "change", "committed", "tables")
+    __slots__ = ("_events", "_values", "change", "committed", "tables", "xid")
 
     def __init__(
-        self, change: RowChange, committed: datetime, tables: dict[str, TableInfo | None]
+        self,
+        change: RowChange,
+        xid: int,
+        committed: datetime,
+        tables: dict[str, TableInfo | None],
     ) -> None:
         self.change = change
+        self.xid = xid
         self.committed = committed
         self.tables = tables
         self._values: ChangeValues | None = None

@@ -5,7 +5,9 @@ Visibility is Supabase's `walrus_rls_stmt`: `select exists(select 1 from <table>
 <pk> = <value> ...)` run as the subscriber's role with its claims in request.jwt.claims.
 Like Supabase, that is one query per subscriber per change. A subscriber's checks over a
 batch of its changes share one read-only transaction (READ COMMITTED: each query still sees
-what is committed when it runs).
+what is committed when it runs). The query also reads its snapshot: one taken before the
+change's transaction became visible cannot judge it, so the check is made again once the
+transaction is visible (pgc_visibility).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from gateway.embedded.cdc import pgc_visibility
 from gateway.embedded.db import context_sql
 from gateway.embedded.keys import Claims
 from gateway.embedded.rest.sql import ident, qualified
@@ -86,6 +89,7 @@ class RlsSession:
         self._slots = slots
         self._conn: asyncpg.Connection | None = None
         self._open = False
+        self._late: set[int] = set()  # xids that stayed invisible past the wait: wait once
 
     async def __aenter__(self) -> RlsSession:
         return self
@@ -101,8 +105,11 @@ class RlsSession:
             await self._pool.release(conn)  # rolls back what a cancelled check left open
             self._slots.release()
 
-    async def visible(self, change: RowChange, table: TableInfo, keys: frozenset[str]) -> bool:
-        """walrus_rls_stmt: may the subscriber select the changed row (found by its key)?"""
+    async def visible(
+        self, change: RowChange, xid: int, table: TableInfo, keys: frozenset[str]
+    ) -> bool:
+        """walrus_rls_stmt: may the subscriber select the changed row (found by its key), as
+        of a snapshot that sees the change's transaction `xid`?"""
         new = change.new or {}
         key = [(c.name, c.type_sql, new.get(c.name)) for c in table.columns if c.name in keys]
         if len(key) != len(keys) or any(name not in new for name in keys):
@@ -112,10 +119,17 @@ class RlsSession:
             for i, (name, type_sql, _) in enumerate(key, 1)
         )
         relation = qualified(change.schema, change.table)
-        sql = f"select exists(select 1 from {relation} where {conditions})"
+        sql = (
+            f"select exists(select 1 from {relation} where {conditions}) as found,"
+            " pg_catalog.pg_current_snapshot() as snapshot"
+        )
+        args = [value for _, _, value in key]
         try:
             conn = await self._begin()
-            return bool(await conn.fetchval(sql, *(value for _, _, value in key)))
+            row = await conn.fetchrow(sql, *args)
+            if not pgc_visibility.visible(xid, row["snapshot"]) and await self._wait(conn, xid):
+                row = await conn.fetchrow(sql, *args)
+            return bool(row["found"])
         except (asyncpg.PostgresError, ValueError) as err:  # ValueError: a NUL in a claim
             # Supabase's poller would stall on this; here the one subscriber misses the row.
             log.warning(
@@ -128,6 +142,22 @@ class RlsSession:
             await self._rollback()
             return False
 
+    async def _wait(self, conn: asyncpg.Connection, xid: int) -> bool:
+        """Wait for a committed transaction to become visible; False if it did not in time
+        (then its changes are judged on the older snapshot, as before the wait)."""
+        if xid in self._late:
+            return False
+        if await pgc_visibility.wait_visible(conn, xid):
+            return True
+        self._late.add(xid)
+        log.warning(
+            "postgres_changes: transaction %d was not visible %.0f s after its commit streamed;"
+            " its RLS checks used an earlier snapshot",
+            xid,
+            pgc_visibility.WAIT_SECONDS,
+        )
+        return False
+
     async def _begin(self) -> asyncpg.Connection:
         if self._conn is None:
             await self._slots.acquire()
@@ -139,7 +169,8 @@ class RlsSession:
         if not self._open:
             settings = {"statement_timeout": STATEMENT_TIMEOUT_MS}
             context = context_sql(self._claims, "GET", settings=settings)
-            await self._conn.execute(f"begin read only; {context}")
+            # READ COMMITTED whatever the default: each check needs a snapshot of its own.
+            await self._conn.execute(f"begin isolation level read committed read only; {context}")
             self._open = True
         return self._conn
 

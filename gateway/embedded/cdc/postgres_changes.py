@@ -37,7 +37,7 @@ from gateway.embedded.cdc.pgc_worker import Workers
 from gateway.embedded.metrics import EmbeddedMetrics
 from gateway.embedded.realtime.channel import Channel
 from gateway.embedded.realtime.hub import Hub
-from gateway.embedded.wal.changes import RowChange
+from gateway.embedded.wal.changes import RowChange, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class PostgresChanges:
         settings = hub.settings
         checks = Checks.create(pool, settings.postgres_changes_filter_timeout_ms)
         self.workers = Workers(checks, settings.postgres_changes_queue_max, metrics)
-        self._queue: collections.deque[tuple[RowChange, datetime]] = collections.deque()
+        self._queue: collections.deque[tuple[RowChange, Transaction]] = collections.deque()
         self._routing: datetime | None = None  # commit time of the batch being routed
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
@@ -82,13 +82,14 @@ class PostgresChanges:
         """Commit time of the oldest change not yet handed to its channels' queues."""
         if self._routing is not None:
             return self._routing
-        return self._queue[0][1] if self._queue else None
+        return self._queue[0][1].commit_time if self._queue else None
 
-    def submit(self, change: RowChange, commit_time: datetime) -> None:
-        """A committed row change of a published table, in commit order: queued, never awaited."""
+    def submit(self, change: RowChange, transaction: Transaction) -> None:
+        """A committed row change of a published table and its transaction, in commit order:
+        queued, never awaited."""
         if not self.registry.wants(change.schema, change.table):
             return
-        self._queue.append((change, commit_time))
+        self._queue.append((change, transaction))
         self._wake.set()
         if len(self._queue) >= self.max_queued and self._room.is_set():
             log.warning("postgres_changes is %d changes behind; pausing the WAL", len(self._queue))
@@ -178,7 +179,7 @@ class PostgresChanges:
                 await self._wake.wait()
                 continue
             batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
-            self._routing = batch[0][1]
+            self._routing = batch[0][1].commit_time
             if len(self._queue) < self.max_queued:
                 self._room.set()
             try:
