@@ -115,7 +115,6 @@ def _services_ctx(config: Config) -> object:
                 config,
                 verifier,
                 store,
-                users,
                 router,
                 recovery,
                 feed,

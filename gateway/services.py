@@ -14,7 +14,6 @@ from gateway.config import Config
 from gateway.delivery.client import Connection
 from gateway.delivery.recovery import Recovery
 from gateway.delivery.router import Router
-from gateway.delivery.users import LocalUsers
 from gateway.metrics import Metrics
 from gateway.supabase.feed import Feed
 from gateway.supabase.online import OnlineUsers
@@ -27,7 +26,6 @@ class Services:
     config: Config
     verifier: TokenVerifier
     store: Store
-    users: LocalUsers
     router: Router
     recovery: Recovery
     feed: Feed

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,11 +48,6 @@ class UserState:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
-    def token(self) -> str | None:
-        """The freshest token among the user's sockets, for reads on their behalf."""
-        best = max(self.connections, key=lambda c: c.identity.expires_at, default=None)
-        return best.identity.token if best else None
-
     def advance(self, chat_id: str, seq: int) -> None:
         if self.seen is not None and seq > self.seen.get(chat_id, 0):
             self.seen[chat_id] = seq
@@ -74,15 +68,6 @@ class LocalUsers:
 
     def get(self, user_id: str) -> UserState | None:
         return self._users.get(user_id)
-
-    def __iter__(self) -> Iterator[tuple[str, UserState]]:
-        return iter(list(self._users.items()))
-
-    def __len__(self) -> int:
-        return len(self._users)
-
-    def connections(self) -> int:
-        return sum(len(s.connections) for s in self._users.values())
 
     async def add(self, conn: Connection) -> tuple[UserState, list[ChatRow] | None]:
         """Register a socket and fix its start point. Returns the user's state and, for the

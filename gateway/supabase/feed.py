@@ -58,10 +58,10 @@ class FeedSource(TopicSource, ProbeSender, Protocol):
     """What the feed asks the database: which topics, and to publish a probe."""
 
 
-def _private(*, ack: bool = False) -> RealtimeChannelOptions:
+def _private() -> RealtimeChannelOptions:
     return {
         "config": {
-            "broadcast": {"ack": ack, "self": False},
+            "broadcast": {"ack": False, "self": False},
             "presence": {"key": "", "enabled": False},
             "private": True,
         }
