@@ -31,8 +31,8 @@ from gateway.errors import ErrorCode, GatewayError
 from gateway.metrics import Metrics
 from gateway.services import Services, services_key
 from gateway.supabase import realtime_parse
+from gateway.supabase.data_api import DataApi, data_api_session
 from gateway.supabase.feed import Feed
-from gateway.supabase.http_transport import AiohttpTransport, DataApiClient, data_api_session
 from gateway.supabase.online import OnlineUsers
 from gateway.supabase.sockets import RealtimeSockets
 from gateway.supabase.store import ServiceReads, Store
@@ -53,7 +53,6 @@ def _services_ctx(config: Config) -> object:
         metrics = Metrics()
         async with (
             data_api_session() as data_api,
-            DataApiClient(transport=AiohttpTransport(data_api), timeout=10.0) as http,
             aiohttp.ClientSession() as session,
         ):
             verifier = TokenVerifier(
@@ -63,7 +62,7 @@ def _services_ctx(config: Config) -> object:
                 algorithms=config.auth.algorithms,
                 leeway_seconds=config.auth.leeway_seconds,
             )
-            store = Store(f"{base}/rest/v1", config.supabase.anon_key, http)
+            store = Store(DataApi(f"{base}/rest/v1", config.supabase.anon_key, data_api))
             service = ServiceReads(store, service_key)
             realtime_parse.install()  # realtime-py's frame parsing, ~12x faster
             sockets = RealtimeSockets(

@@ -11,10 +11,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-import httpx
 from aiohttp import WSCloseCode
 
 from gateway.embedded.realtime import hub_key
+from gateway.supabase.data_api import DataApi, data_api_session
 from gateway.supabase.feed import Feed
 from gateway.supabase.online import OnlineUsers
 from gateway.supabase.sockets import RealtimeSockets
@@ -82,8 +82,8 @@ async def running_feed(
     """A started Feed on the stack (or `realtime_url`) with fast probes; the topics come
     from the stack's database through its Data API, as service_role."""
     sockets = realtime_sockets(stack, realtime_url=realtime_url)
-    async with httpx.AsyncClient() as http:
-        store = Store(stack.url + "/rest/v1", stack.anon_key, http)
+    async with data_api_session() as http:
+        store = Store(DataApi(stack.url + "/rest/v1", stack.anon_key, http))
         feed = Feed(
             sockets,
             ServiceReads(store, stack.service_key),

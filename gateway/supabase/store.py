@@ -11,11 +11,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-from postgrest import APIError, AsyncPostgrestClient
+from postgrest.base_request_builder import RequestConfig
 
 from gateway.delivery.rows import ChatRow, MessageRow, Positions
 from gateway.errors import ErrorCode, GatewayError
+from gateway.supabase.data_api import DataApi, DataApiError
 
 __all__ = ["Page", "ServiceReads", "Store", "direct_key"]
 
@@ -33,8 +33,8 @@ _CODES = {
     "PGRST303": ErrorCode.TOKEN_EXPIRED,
     "23514": ErrorCode.MESSAGE_TOO_LONG,
 }
-# The Data API (or what is in front of it) cannot serve now: worth a retry later.
-_UNAVAILABLE = frozenset({"502", "503", "504", "PGRST000", "PGRST001", "PGRST002"})
+# The Data API cannot serve now (no database connection, no schema cache): retry later.
+_UNAVAILABLE = frozenset({"PGRST000", "PGRST001", "PGRST002", "PGRST003"})
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,10 @@ def direct_key(a: str, b: str) -> str:
 
 
 class Store:
-    def __init__(self, rest_url: str, apikey: str, http: httpx.AsyncClient) -> None:
-        # One postgrest client for every user: each query builder carries its own copy of
-        # the headers (postgrest-py builds them per request), where the caller's token goes.
-        # (A client per token cost ~2.5 KB each and, on a miss, more CPU than the call.)
-        self._client = AsyncPostgrestClient(rest_url, headers={"apikey": apikey}, http_client=http)
+    def __init__(self, api: DataApi) -> None:
+        # One builder for every user: each request carries the caller's token on its own.
+        self._api = api
+        self._client = api.builder
 
     async def send_direct(
         self, token: str, peer_id: str, text: str, client_msg_id: str | None
@@ -121,25 +120,21 @@ class Store:
         return await self._run(token, self._client.rpc(function, params))
 
     async def _run(self, token: str, query: Any) -> Any:
-        query.request.headers["Authorization"] = f"Bearer {token}"  # this request's own copy
+        request: RequestConfig[Any] = query.request
         try:
-            response = await query.execute()
-        except APIError as err:
+            return await self._api.execute(token, request)
+        except DataApiError as err:
             raise _translate(err) from None
-        except httpx.HTTPError as err:
-            log.warning("Data API unreachable: %s", type(err).__name__)
-            raise GatewayError(ErrorCode.UPSTREAM_UNAVAILABLE) from None
-        return response.data
 
 
-def _translate(err: APIError) -> GatewayError:
-    code = _CODES.get(str(err.code))
+def _translate(err: DataApiError) -> GatewayError:
+    code = _CODES.get(err.code or "")
     if code is not None:
         return GatewayError(code)
-    # No code: the answer came from in front of the Data API (its API gateway's 502/504).
-    if err.code is None or str(err.code) in _UNAVAILABLE:
+    # No code: unreachable, or answered by what is in front of the Data API (a 502/504).
+    if err.code is None or err.code in _UNAVAILABLE:
         return GatewayError(ErrorCode.UPSTREAM_UNAVAILABLE)
-    log.error("unexpected Data API error code=%s", err.code)
+    log.error("unexpected Data API error status=%s code=%s", err.status, err.code)
     return GatewayError(ErrorCode.INTERNAL)
 
 
