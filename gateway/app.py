@@ -25,6 +25,7 @@ from gateway.delivery.client import Connection
 from gateway.delivery.positions import PositionCheck
 from gateway.delivery.recovery import Recovery
 from gateway.delivery.router import Router
+from gateway.delivery.start_points import StartPointReader
 from gateway.delivery.users import LocalUsers
 from gateway.delivery.watchers import PeerWatch
 from gateway.errors import ErrorCode, GatewayError
@@ -74,7 +75,8 @@ def _services_ctx(config: Config) -> object:
             # Wired once, in dependency order: who is here, who they watch, where their
             # events go, how what was lost comes back.
             online = OnlineUsers(sockets, shards=config.delivery.presence_shards)
-            users = LocalUsers(store)
+            start_points = StartPointReader(service)
+            users = LocalUsers(start_points)
             watch = PeerWatch(users, online)
             online.listen(watch.on_presence)
             router = Router(users, watch, online, metrics)
@@ -140,6 +142,7 @@ def _services_ctx(config: Config) -> object:
                 await heartbeat.close()
                 await positions.close()
                 await recovery.close()
+                await start_points.close()
                 await feed.close()
                 await online.close()
                 await sockets.close()

@@ -12,7 +12,7 @@ from typing import Any
 
 from gateway.auth.verifier import Identity
 from gateway.delivery.client import Connection
-from gateway.delivery.rows import ChatRow, MessageRow, Positions
+from gateway.delivery.rows import ChatStart, MessageRow, Positions
 
 
 class FakeSink:
@@ -106,21 +106,19 @@ class World:
         self.in_flight.append(("message", {**row, "member_ids": chat.members}))
         return row
 
-    async def chats_of(self, token: str) -> list[ChatRow]:
-        user = token
-        snapshot: list[ChatRow] = [
-            {
-                "chat_id": c.chat_id,
-                "peer_id": next((m for m in c.members if m != user), None),
-                "last_seq": len(c.rows),
-            }
-            for c in self.chats.values()
-            if user in c.members
-        ]
-        self.snapshots.append({row["chat_id"]: row["last_seq"] for row in snapshot})
+    async def start_points(self, user_ids: list[str]) -> dict[str, list[ChatStart]]:
+        """Every user's chats in one snapshot, as `rpc/gateway_start_points` reads them."""
+        points: dict[str, list[ChatStart]] = {}
+        for user in user_ids:
+            points[user] = [
+                ChatStart(c.chat_id, len(c.rows), next((m for m in c.members if m != user), None))
+                for c in self.chats.values()
+                if user in c.members
+            ]
+            self.snapshots.append({chat.chat_id: chat.last_seq for chat in points[user]})
         if self.during_read is not None:
             await self.during_read()
-        return snapshot
+        return points
 
     async def history(
         self,
@@ -152,16 +150,6 @@ class World:
         return {"checked_at": str(self.clock), "chats": chats}  # type: ignore[typeddict-item]
 
 
-class ChatLists:
-    """The World's chat-list read, under the ChatLists interface."""
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-
-    async def chats(self, token: str) -> list[ChatRow]:
-        return await self.world.chats_of(token)
-
-
 class Presence:
     def __init__(self) -> None:
         self.online: set[str] = set()
@@ -183,13 +171,14 @@ class Core:
         from gateway.delivery.positions import PositionCheck
         from gateway.delivery.recovery import Recovery
         from gateway.delivery.router import Router
+        from gateway.delivery.start_points import StartPointReader
         from gateway.delivery.users import LocalUsers
         from gateway.delivery.watchers import PeerWatch
         from gateway.metrics import Metrics
 
         self.world = world
         self.presence = Presence()
-        self.users = LocalUsers(ChatLists(world))
+        self.users = LocalUsers(StartPointReader(world))
         self.router = Router(
             self.users, PeerWatch(self.users, self.presence), self.presence, Metrics()
         )

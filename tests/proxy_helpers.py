@@ -23,7 +23,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
 REALTIME_PATH = "/realtime/v1/websocket"
-CHAT_LIST_PATH = "/rest/v1/rpc/list_my_chats"  # the gateway Store's chat list
+START_POINTS_PATH = "/rest/v1/rpc/gateway_start_points"  # start points, many users a call
 HISTORY_PATH = "/rest/v1/messages"  # the gateway Store's message history
 _TIMED_OUT = {"message": "The upstream server is timing out"}
 _HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "content-encoding"}

@@ -27,7 +27,7 @@ from tests.gateway_helpers import (
     rest_send,
     running_gateway,
 )
-from tests.proxy_helpers import CHAT_LIST_PATH, holding_proxy
+from tests.proxy_helpers import START_POINTS_PATH, holding_proxy
 
 WAIT = 10.0
 
@@ -101,6 +101,6 @@ async def test_a_first_socket_gets_what_is_sent_right_after_while_reads_are_slow
         config = gateway_config(embedded, supabase={"url": proxy.url})
         async with running_gateway(config, embedded) as gw:
             (await rest_send(gw, alice, bob, "history"))["seq"]
-            proxy.slow(CHAT_LIST_PATH, 0.05)
+            proxy.slow(START_POINTS_PATH, 0.05)
             for _ in range(40):
                 await _trial(gw, bob, alice, rng.uniform(0, 0.02))

@@ -23,7 +23,7 @@ from tests.gateway_helpers import (
     rest_send,
     running_gateway,
 )
-from tests.proxy_helpers import CHAT_LIST_PATH, HISTORY_PATH, holding_proxy
+from tests.proxy_helpers import HISTORY_PATH, START_POINTS_PATH, holding_proxy
 
 
 def seqs(messages: list[dict[str, Any]]) -> list[int]:
@@ -176,13 +176,13 @@ async def test_a_new_user_comes_up_on_one_read_and_gets_what_came_while_it_read(
     embedded: EmbeddedStack, alice: User, bob: User
 ) -> None:
     """A user's first socket is answered once where each chat stands is read (one
-    chat-list read, no history read); messages committed while that read's answer was on
+    start-point read, no history read); messages committed while that read's answer was on
     its way arrive once, in order, then live ones."""
     async with holding_proxy(embedded.url) as proxy:
         config = gateway_config(embedded, supabase={"url": proxy.url})
         async with running_gateway(config, embedded) as gw:
             await rest_send(gw, alice, bob, "before bob came")
-            proxy.hold(CHAT_LIST_PATH)
+            proxy.hold(START_POINTS_PATH)
             connecting = asyncio.create_task(
                 _enter(connect(gw, f"/ws/{alice.id}", token=bob.token, live=False))
             )
@@ -197,7 +197,7 @@ async def test_a_new_user_comes_up_on_one_read_and_gets_what_came_while_it_read(
                 await rest_send(gw, alice, bob, "live")
                 assert seqs(await b.messages(1)) == [5]
                 await b.nothing("message")
-            assert proxy.requests[CHAT_LIST_PATH] == 1
+            assert proxy.requests[START_POINTS_PATH] == 1
             assert proxy.requests[HISTORY_PATH] == 0
 
 
@@ -211,7 +211,7 @@ async def test_a_start_point_the_data_api_cannot_read_refuses_the_upgrade_with_5
         config = gateway_config(embedded, supabase={"url": proxy.url})
         async with running_gateway(config, embedded) as gw:
             await rest_send(gw, alice, bob, "first")
-            proxy.refuse(CHAT_LIST_PATH)
+            proxy.refuse(START_POINTS_PATH)
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                 async with connect(gw, f"/ws/{alice.id}", token=bob.token):
                     pass

@@ -362,3 +362,26 @@ async def test_every_policy_column_is_indexed(db: asyncpg.Connection) -> None:
     assert "chat_id" in await db.fetchval(leading("public.chat_members"))
     assert "chat_id" in await db.fetchval(leading("public.messages"))
     assert "sender_id" in await db.fetchval(leading("public.messages"))
+
+
+# Gateway start points ----------------------------------------------------------------------
+
+
+async def test_start_points_give_each_user_their_own_chats_and_only_to_service_role(
+    db: asyncpg.Connection, trio: Trio
+) -> None:
+    ac = await start_direct_chat(db, trio.a, trio.c)
+    for text in ("one", "two"):
+        assert await send(db, trio.a, trio.ab, text, None) is not None
+    loner = await create_user(db)
+    async with db.transaction():
+        await db.execute("set local role service_role")
+        answer = await db.fetchval(
+            "select public.gateway_start_points($1::uuid[])", [trio.b, trio.c, loner]
+        )
+    rows = sorted(json.loads(answer))
+    assert rows == sorted([[trio.b, trio.ab, 2, trio.a], [trio.c, ac, 0, trio.a]])
+    for role in ("authenticated", "anon"):
+        async with acting_as(db, trio.b if role == "authenticated" else None) as conn:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.fetchval("select public.gateway_start_points($1::uuid[])", [trio.a])

@@ -3,9 +3,17 @@ returns, as the gateway reads them (no dict[str, Any] guessing on the hot path).
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from typing import NamedTuple, NotRequired, TypedDict
 
-__all__ = ["ChatPosition", "ChatRow", "MessageRow", "Positions", "ReadEvent", "TypingEvent"]
+__all__ = [
+    "ChatPosition",
+    "ChatRow",
+    "ChatStart",
+    "MessageRow",
+    "Positions",
+    "ReadEvent",
+    "TypingEvent",
+]
 
 
 class MessageRow(TypedDict):
@@ -41,6 +49,14 @@ class ChatRow(TypedDict):
     chat_id: str
     peer_id: str | None
     last_seq: int
+
+
+class ChatStart(NamedTuple):
+    """Where one chat of a user coming online stands (`rpc/gateway_start_points`)."""
+
+    chat_id: str
+    last_seq: int
+    peer_id: str | None  # the other member of a direct chat
 
 
 class ChatPosition(TypedDict):

@@ -1,10 +1,11 @@
 """Who is connected to this gateway: each local user's sockets, where each of their chats
 stands for them, and their peers. Start points are fixed here.
 
-A user's first socket registers the user, then reads their chat list (where each chat
-stands: the socket's start point). Events that arrive for the user meanwhile wait in
-`early` and go through the cursors once the start point is known (they drop what it
-covers). Later sockets of the user start where the user's stream stands, without a read.
+A user's first socket registers the user, then reads where each of their chats stands
+(the socket's start point; `start_points` batches these reads across users). Events that
+arrive for the user meanwhile wait in `early` and go through the cursors once the start
+point is known (they drop what it covers). Later sockets of the user start where the
+user's stream stands, without a read.
 Registration comes before the read, so every message committed after the read began is
 either routed to the user or recovered by seq: nothing committed after a socket's start
 point is missed.
@@ -20,17 +21,17 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gateway.delivery.client import Connection
-from gateway.delivery.rows import ChatRow
+from gateway.delivery.rows import ChatStart
 
-__all__ = ["ChatLists", "LocalUsers", "UserState"]
+__all__ = ["LocalUsers", "StartPoints", "UserState"]
 
 log = logging.getLogger(__name__)
 
 
-class ChatLists(Protocol):
-    """Where each of a user's chats stands, read with the user's own token (RLS)."""
+class StartPoints(Protocol):
+    """Where each chat of a user stands (raises GatewayError if it cannot be read)."""
 
-    async def chats(self, token: str) -> list[ChatRow]: ...
+    async def read(self, user_id: str) -> list[ChatStart]: ...
 
 
 @dataclass(slots=True)
@@ -62,16 +63,16 @@ class UserState:
 
 
 class LocalUsers:
-    def __init__(self, chat_lists: ChatLists) -> None:
-        self._chat_lists = chat_lists
+    def __init__(self, start_points: StartPoints) -> None:
+        self._start_points = start_points
         self._users: dict[str, UserState] = {}
 
     def get(self, user_id: str) -> UserState | None:
         return self._users.get(user_id)
 
-    async def add(self, conn: Connection) -> tuple[UserState, list[ChatRow] | None]:
+    async def add(self, conn: Connection) -> tuple[UserState, list[ChatStart] | None]:
         """Register a socket and fix its start point. Returns the user's state and, for the
-        user's first socket, the chat list that was read (None for later sockets).
+        user's first socket, the chats that were read (None for later sockets).
         Raises (GatewayError from the read) if the start point cannot be read: the socket
         must then not be answered as connected."""
         user = conn.user_id
@@ -88,7 +89,7 @@ class LocalUsers:
             return state, None
         state = self._users[user] = UserState([conn])
         try:
-            chats = await self._chat_lists.chats(conn.identity.token)
+            chats = await self._start_points.read(user)
         except BaseException as exc:
             if isinstance(exc, Exception):
                 state.started.set_exception(exc)
@@ -98,11 +99,11 @@ class LocalUsers:
             if self._users.get(user) is state:
                 del self._users[user]
             raise
-        start = {row["chat_id"]: int(row["last_seq"]) for row in chats}
+        start = {chat.chat_id: chat.last_seq for chat in chats}
         state.seen = dict(start)  # moves on with every message routed to the user
-        for row in chats:
-            if peer := row.get("peer_id"):
-                state.learn(row["chat_id"], [peer])
+        for chat in chats:
+            if chat.peer_id is not None:
+                state.learn(chat.chat_id, [chat.peer_id])
         for other in state.connections:
             other.start_from(start)  # never changed: shared by the sockets of this read
         state.started.set_result(None)

@@ -13,7 +13,7 @@ from typing import Any
 
 from postgrest.base_request_builder import RequestConfig
 
-from gateway.delivery.rows import ChatRow, MessageRow, Positions
+from gateway.delivery.rows import ChatRow, ChatStart, MessageRow, Positions
 from gateway.errors import ErrorCode, GatewayError
 from gateway.supabase.data_api import DataApi, DataApiError
 
@@ -140,7 +140,8 @@ def _translate(err: DataApiError) -> GatewayError:
 
 class ServiceReads:
     """What the gateway reads as service_role, for itself rather than for a user: which
-    topics to hold, and where recently active chats stand (the position check)."""
+    topics to hold, where recently active chats stand (the position check), and where the
+    chats of users coming online stand (their start points, many users per call)."""
 
     def __init__(self, store: Store, service_key: str) -> None:
         self._store = store
@@ -158,3 +159,12 @@ class ServiceReads:
             self.token, "gateway_chat_positions", {"since": since}
         )
         return answer
+
+    async def start_points(self, user_ids: list[str]) -> dict[str, list[ChatStart]]:
+        rows: list[list[Any]] = await self._store.call(
+            self.token, "gateway_start_points", {"user_ids": user_ids}
+        )
+        points: dict[str, list[ChatStart]] = {}
+        for user, chat, last_seq, peer in rows:
+            points.setdefault(user, []).append(ChatStart(chat, int(last_seq), peer))
+        return points
