@@ -32,7 +32,7 @@ from gateway.errors import ErrorCode, GatewayError
 from gateway.metrics import Metrics
 from gateway.services import Services, services_key
 from gateway.supabase import realtime_parse
-from gateway.supabase.data_api import DataApi, data_api_session
+from gateway.supabase.data_api import DataApi, data_api_pool
 from gateway.supabase.feed import Feed
 from gateway.supabase.online import OnlineUsers
 from gateway.supabase.sockets import RealtimeSockets
@@ -52,10 +52,7 @@ def _services_ctx(config: Config) -> object:
         base = config.supabase.url.rstrip("/")
         service_key = config.supabase.service_key
         metrics = Metrics()
-        async with (
-            data_api_session() as data_api,
-            aiohttp.ClientSession() as session,
-        ):
+        async with aiohttp.ClientSession() as session:
             verifier = TokenVerifier(
                 secret=config.auth.jwt_secret,
                 jwks=JwksCache(jwks_url(config), session),
@@ -63,6 +60,7 @@ def _services_ctx(config: Config) -> object:
                 algorithms=config.auth.algorithms,
                 leeway_seconds=config.auth.leeway_seconds,
             )
+            data_api = data_api_pool(f"{base}/rest/v1")
             store = Store(DataApi(f"{base}/rest/v1", config.supabase.anon_key, data_api))
             service = ServiceReads(store, service_key)
             realtime_parse.install()  # realtime-py's frame parsing, ~12x faster
@@ -146,6 +144,7 @@ def _services_ctx(config: Config) -> object:
                 await feed.close()
                 await online.close()
                 await sockets.close()
+                await data_api.close()
 
     return ctx
 

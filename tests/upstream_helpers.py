@@ -14,7 +14,7 @@ import asyncpg
 from aiohttp import WSCloseCode
 
 from gateway.embedded.realtime import hub_key
-from gateway.supabase.data_api import DataApi, data_api_session
+from gateway.supabase.data_api import DataApi, data_api_pool
 from gateway.supabase.feed import Feed
 from gateway.supabase.online import OnlineUsers
 from gateway.supabase.sockets import RealtimeSockets
@@ -82,20 +82,21 @@ async def running_feed(
     """A started Feed on the stack (or `realtime_url`) with fast probes; the topics come
     from the stack's database through its Data API, as service_role."""
     sockets = realtime_sockets(stack, realtime_url=realtime_url)
-    async with data_api_session() as http:
-        store = Store(DataApi(stack.url + "/rest/v1", stack.anon_key, http))
-        feed = Feed(
-            sockets,
-            ServiceReads(store, stack.service_key),
-            _Listener(recorder, on_event),
-            recorder.lost,
-        )
-        await feed.start()
-        try:
-            yield feed
-        finally:
-            await feed.close()
-            await sockets.close()
+    http = data_api_pool(stack.url + "/rest/v1")
+    store = Store(DataApi(stack.url + "/rest/v1", stack.anon_key, http))
+    feed = Feed(
+        sockets,
+        ServiceReads(store, stack.service_key),
+        _Listener(recorder, on_event),
+        recorder.lost,
+    )
+    await feed.start()
+    try:
+        yield feed
+    finally:
+        await feed.close()
+        await sockets.close()
+        await http.close()
 
 
 async def chat_topic(stack: EmbeddedStack, chat_id: str) -> str:

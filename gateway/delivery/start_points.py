@@ -32,7 +32,7 @@ class StartPointSource(Protocol):
 
 class StartPointReader:
     def __init__(
-        self, source: StartPointSource, *, max_batch: int = 500, max_in_flight: int = 4
+        self, source: StartPointSource, *, max_batch: int = 500, max_in_flight: int = 2
     ) -> None:
         self._source = source
         self._max_batch = max_batch

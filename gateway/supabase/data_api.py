@@ -1,15 +1,14 @@
-"""The Data API client: postgrest-py builds each request, aiohttp carries it.
+"""The Data API client: postgrest-py builds each request, our HTTP/1.1 pool carries it.
 
 postgrest-py (the official client) decides what a query looks like on the wire — the
 path, the query string of filters, the headers such as `Prefer`, the JSON body —, so
 the gateway speaks PostgREST exactly as supabase-py does. Sending through postgrest-py
 means httpx: a Request, a Response and a pydantic model per call, which measured under
-load at 50-65% of the gateway's CPU. Here the built request is sent on one shared
-aiohttp session and its JSON answer read directly.
+load at 50-65% of the gateway's CPU. Here the built request goes out on one shared pool
+of keep-alive connections (`http11`) and its JSON answer is read directly.
 
-One session serves every user, each request carrying its user's token, so it keeps no
-cookies: a cookie set in the answer to one user's call must never ride along on
-another's.
+One pool serves every user, each request carrying its user's token; it keeps no
+cookies, so nothing one user's answer sets can ride along on another's request.
 """
 
 from __future__ import annotations
@@ -18,17 +17,18 @@ import json
 import logging
 from typing import Any
 
-import aiohttp
 import httpx
 from postgrest import AsyncPostgrestClient
 from postgrest.base_request_builder import RequestConfig
 from yarl import URL
 
-__all__ = ["DataApi", "DataApiError", "data_api_session"]
+from gateway.supabase.http11 import HttpPool
+
+__all__ = ["DataApi", "DataApiError", "data_api_pool"]
 
 log = logging.getLogger(__name__)
 
-# What aiohttp computes itself, or what must not travel on a shared connection.
+# What the pool computes itself, or what must not travel on a shared connection.
 _SKIP = frozenset({"host", "content-length", "transfer-encoding", "connection", "cookie"})
 
 
@@ -51,20 +51,15 @@ class _NoHttpx(httpx.AsyncBaseTransport):
         raise RuntimeError("Data API requests are sent by DataApi.execute, not httpx")
 
 
-def data_api_session(
-    timeout_seconds: float = 10.0, connections: int = 200
-) -> aiohttp.ClientSession:
-    """The one session behind every user's Data API calls: keeps no cookies."""
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=connections, limit_per_host=connections),
-        timeout=aiohttp.ClientTimeout(total=timeout_seconds),
-        cookie_jar=aiohttp.DummyCookieJar(),
-    )
+def data_api_pool(rest_url: str, timeout_seconds: float = 10.0, connections: int = 200) -> HttpPool:
+    """The one pool behind every user's Data API calls."""
+    url = URL(rest_url)
+    return HttpPool(str(url.origin()), connections=connections, timeout_seconds=timeout_seconds)
 
 
 class DataApi:
-    def __init__(self, rest_url: str, apikey: str, session: aiohttp.ClientSession) -> None:
-        self._session = session
+    def __init__(self, rest_url: str, apikey: str, pool: HttpPool) -> None:
+        self._pool = pool
         self.builder = AsyncPostgrestClient(
             rest_url,
             headers={"apikey": apikey},
@@ -80,22 +75,15 @@ class DataApi:
         if request.json is not None:
             body = json.dumps(request.json, separators=(",", ":")).encode()
             headers.setdefault("content-type", "application/json")
-        url = str(request.path)
+        target: str = request.path.raw_path
         if query := str(request.params):
-            url = f"{url}?{query}"
+            target = f"{target}?{query}"
         try:
-            async with self._session.request(
-                request.http_method,
-                URL(url, encoded=True),
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-            ) as response:
-                raw = await response.read()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError) as err:
+            response = await self._pool.request(request.http_method, target, headers, body)
+        except (OSError, TimeoutError) as err:  # ConnectionError is an OSError
             log.warning("Data API unreachable: %s", type(err).__name__)
             raise DataApiError(0, None) from None
+        status, raw = response.status, response.body
         if 200 <= status < 300:
             return json.loads(raw) if raw else None
         raise _error(status, raw)

@@ -53,7 +53,7 @@ async def ramp(
         cut = len(indexes) // 2
         halves[0].append(indexes[:cut])
         halves[1].append(indexes[cut:])
-    sampler.sample()
+    t_start = sampler.sample()
     rss = [sampler.rss("gateway")]
     steps = []
     connect_ms: list[float] = []
@@ -82,6 +82,7 @@ async def ramp(
     connect = _ramp_summary_total(steps)
     connect["connect_ms"] = stats.percentiles(connect_ms)
     connect["live_ms"] = stats.percentiles(live_ms)
+    connect["cpu_us_per_socket"] = _cpu_per_socket(sampler.window(t_start, t_idle), n_all)
     idle = {
         "sockets": n_all,
         "gateway_rss_mb": [round(r / 2**20, 1) for r in rss],
@@ -94,6 +95,19 @@ async def ramp(
         "gateway_idle_cpu_pct": idle_cpu["cpu_pct"],
     }
     return connect, idle
+
+
+def _cpu_per_socket(used: dict[str, dict[str, Any]], sockets: int) -> dict[str, float]:
+    """CPU per socket connected, by process group, over the ramp (its settles included):
+    unlike sockets/s, it holds when something else shares the machine."""
+    per = {
+        name: round(group["cpu_s"] * 1e6 / max(sockets, 1), 1)
+        for name, group in used.items()
+        if name != "others" and not name.startswith("worker-")
+    }
+    workers = sum(g["cpu_s"] for n, g in used.items() if n.startswith("worker-"))
+    per["generator"] = round(workers * 1e6 / max(sockets, 1), 1)
+    return per
 
 
 def _ramp_summary_total(steps: list[dict[str, Any]]) -> dict[str, Any]:

@@ -113,6 +113,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"{conn['live_per_s']} sockets/s, {conn['not_live']} not live "
             f"(connect→ready ms p50/p95/p99/max {_ms(conn['live_ms'])})",
         ),
+        _row("CPU per socket connected, µs", _per_group(conn.get("cpu_us_per_socket"))),
         _row(
             f"upstream sockets / channels at {conn['sockets']} users",
             _upstream(conn["upstream"]),
@@ -221,3 +222,9 @@ def write(result: dict[str, Any], table: str, out: Path, results_md: Path | None
             "command below; see README.md for what each row means. The machine may be shared:\n"
             "the row *other processes on the machine* says how busy it was besides us.\n\n" + table
         )
+
+
+def _per_group(cpu: dict[str, float] | None) -> str:
+    if not cpu:
+        return "—"
+    return ", ".join(f"{name} {value:g}" for name, value in cpu.items())

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.errors import ErrorCode, GatewayError
-from gateway.supabase.data_api import DataApi, data_api_session
+from gateway.supabase.data_api import DataApi, data_api_pool
 from gateway.supabase.store import Store
 
 Seen = list[dict[str, Any]]
@@ -63,11 +63,12 @@ async def test_a_query_reaches_the_server_as_postgrest_py_built_it(
     server: tuple[str, Seen],
 ) -> None:
     url, seen = server
-    async with data_api_session() as session:
-        api = DataApi(url, "anon-key", session)
-        query = api.builder.table("chats").select("id").eq("direct_key", "a:b c").limit(1)
-        rows = await api.execute("alice-token", query.request)
-        await api.execute("bob-token", api.builder.rpc("send_direct_message", {"x": "1"}).request)
+    pool = data_api_pool(url)
+    api = DataApi(url, "anon-key", pool)
+    query = api.builder.table("chats").select("id").eq("direct_key", "a:b c").limit(1)
+    rows = await api.execute("alice-token", query.request)
+    await api.execute("bob-token", api.builder.rpc("send_direct_message", {"x": "1"}).request)
+    await pool.close()
     assert rows == [{"id": "c1"}]
     get, post = seen
     assert (get["method"], get["path"]) == ("GET", "/rest/v1/chats")
@@ -87,10 +88,11 @@ async def test_a_cookie_set_for_one_call_is_not_sent_with_the_next(
     server: tuple[str, Seen],
 ) -> None:
     url, seen = server
-    async with data_api_session() as session:
-        api = DataApi(url, "anon-key", session)
-        for token in ("alice-token", "bob-token"):
-            await api.execute(token, api.builder.table("chats").select("id").request)
+    pool = data_api_pool(url)
+    api = DataApi(url, "anon-key", pool)
+    for token in ("alice-token", "bob-token"):
+        await api.execute(token, api.builder.table("chats").select("id").request)
+    await pool.close()
     assert [call["headers"].get("Cookie") for call in seen] == [None, None]
 
 
@@ -106,17 +108,18 @@ async def test_errors_map_to_the_catalogue(
     server: tuple[str, Seen], answer: str, code: ErrorCode
 ) -> None:
     url, _ = server
-    async with data_api_session() as session:
-        store = Store(DataApi(url, "anon-key", session))
-        store._client.headers["X-Answer"] = answer  # every request built from now on
-        with pytest.raises(GatewayError) as caught:
-            await store.chats("alice-token")
+    pool = data_api_pool(url)
+    store = Store(DataApi(url, "anon-key", pool))
+    store._client.headers["X-Answer"] = answer  # every request built from now on
+    with pytest.raises(GatewayError) as caught:
+        await store.chats("alice-token")
+    await pool.close()
     assert caught.value.error is code
 
 
 async def test_an_unreachable_data_api_is_unavailable_not_internal() -> None:
-    async with data_api_session() as session:
-        store = Store(DataApi("http://127.0.0.1:9/rest/v1", "anon-key", session))
-        with pytest.raises(GatewayError) as caught:
-            await store.chats("alice-token")
+    url = "http://127.0.0.1:9/rest/v1"
+    store = Store(DataApi(url, "anon-key", data_api_pool(url)))
+    with pytest.raises(GatewayError) as caught:
+        await store.chats("alice-token")
     assert caught.value.error is ErrorCode.UPSTREAM_UNAVAILABLE
