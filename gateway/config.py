@@ -171,6 +171,39 @@ class LimitsConfig(_Section):
     upstream_joins_per_second: float = Field(
         100.0, gt=0, description="Realtime channel joins per second (your plan's quota)."
     )
+    # Per user, across all their sockets on this gateway and REST (README "Limits").
+    # A rate of 0 turns that limit off.
+    send_rate: float = Field(10.0, ge=0, description="Messages a user may send per second.")
+    send_burst: int = Field(30, ge=1, description="Messages a user may send at once.")
+    typing_rate: float = Field(
+        5.0, ge=0, description="Typing events a user may send per second (to any peers)."
+    )
+    typing_burst: int = Field(10, ge=1, description="Typing events a user may send at once.")
+    read_rate: float = Field(10.0, ge=0, description="Read markers per user per second.")
+    read_burst: int = Field(30, ge=1, description="Read markers per user at once.")
+    resume_rate: float = Field(5.0, ge=0, description="Resume frames per user per second.")
+    resume_burst: int = Field(50, ge=1, description="Resume frames per user at once.")
+    ws_sockets_per_user: int = Field(
+        20, ge=0, description="Sockets one user may hold open on this gateway (0: no limit)."
+    )
+    ws_sockets_per_address: int = Field(
+        500, ge=0, description="Sockets one client address may hold open (0: no limit)."
+    )
+    ws_sockets_max: int = Field(
+        10000, ge=0, description="Sockets this gateway holds at most (0: no limit)."
+    )
+    ws_handshake_rate: float = Field(
+        20.0, ge=0, description="WebSocket handshakes per client address per second (0: no limit)."
+    )
+    ws_handshake_burst: int = Field(
+        50, ge=1, description="WebSocket handshakes one client address may start at once."
+    )
+    ws_flood_refusals: int = Field(
+        30,
+        ge=1,
+        description="Frames a socket may have refused as rate_limited (one forgiven per "
+        "second) before it is closed with rate_limit_flood (4029).",
+    )
 
 
 class DeliveryConfig(_Section):

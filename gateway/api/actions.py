@@ -11,6 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from gateway.api.limits import Kind, Rate, RateLimited, TokenBucket, UserRates
 from gateway.api.models import wire_message
 from gateway.api.protocol import (
     PONG,
@@ -52,8 +53,10 @@ def parse_peer(value: str) -> str:
 class Actions:
     services: Services
     conn: Connection
+    rates: UserRates
     _chat_of_peer: dict[str, str] = field(default_factory=dict)
     _typing_at: dict[str, float] = field(default_factory=dict)
+    _refusals: TokenBucket | None = None  # made on the first refusal
 
     async def handle(self, frame: InboundFrame) -> None:
         if isinstance(frame, ChatFrame):
@@ -78,6 +81,21 @@ class Actions:
             raise GatewayError(ErrorCode.PEER_REQUIRED)
         return str(to)
 
+    def _limit(self, kind: Kind) -> None:
+        """Count a `kind` action against the user's bucket; refused, it also counts against
+        this socket's patience: a socket refused `ws_flood_refusals` times (one forgiven
+        per second) is closed, since a client that ignores `rate_limited` only burns CPU."""
+        try:
+            self.rates.check(kind, self.conn.user_id)
+        except RateLimited:
+            patience = Rate(1.0, self.services.config.limits.ws_flood_refusals)
+            now = time.monotonic()
+            if self._refusals is None:
+                self._refusals = TokenBucket(float(patience.burst), now)
+            if self._refusals.take(patience, now):
+                raise GatewayError(ErrorCode.RATE_LIMIT_FLOOD) from None
+            raise
+
     async def chat_id_for(self, peer: str) -> str:
         chat_id = self._chat_of_peer.get(peer)
         if chat_id is None:
@@ -91,6 +109,7 @@ class Actions:
 
     async def chat(self, frame: ChatFrame) -> None:
         validate_text(frame.message, self.services.config.limits.message_max_chars)
+        self._limit("send")
         await self.conn.send_own(self._store(frame, self._peer(frame.to)))
         self.services.metrics.message_in()
 
@@ -109,17 +128,20 @@ class Actions:
         now = time.monotonic()
         if now - self._typing_at.get(peer, float("-inf")) < TYPING_INTERVAL_SECONDS:
             return
+        self._limit("typing")  # only events that would be forwarded count
         self._typing_at[peer] = now
         chat_id = await self.chat_id_for(peer)
         await self.services.feed.typing(chat_id, self.conn.user_id, [self.conn.user_id, peer])
 
     async def read(self, frame: ReadFrame) -> None:
+        self._limit("read")
         chat_id = await self.chat_id_for(self._peer(frame.to))
         await self.services.store.mark_read(
             self.conn.identity.token, chat_id, self.conn.user_id, frame.seq
         )
 
     async def resume(self, frame: ResumeFrame) -> None:
+        self._limit("resume")
         if frame.chat_id is not None:
             chat_id = str(frame.chat_id)
         else:

@@ -21,6 +21,8 @@ from urllib.parse import parse_qsl
 from aiohttp import WSMessage, WSMsgType, web
 
 from gateway.api.actions import Actions, parse_peer
+from gateway.api.admission import Ticket, admission_key
+from gateway.api.limits import user_rates_key
 from gateway.api.protocol import AuthFrame, encode, parse_frame
 from gateway.auth.verifier import Identity, request_token
 from gateway.delivery.client import Connection
@@ -63,11 +65,27 @@ async def ws_peer(request: web.Request) -> web.WebSocketResponse:
 
 async def _serve(request: web.Request, peer_id: str | None) -> web.WebSocketResponse:
     services = request.app[services_key]
-    limits = services.config.limits
     check_origin(request, services.config.server.cors_origins)
     query = _query(request)
     since_seq = _since_seq(query) if peer_id is not None else None
     token = request_token(request.headers, query)
+    admission = request.app[admission_key]
+    ticket = admission.enter(request.remote or "")
+    try:
+        return await _admitted(request, services, ticket, peer_id, since_seq, token)
+    finally:
+        admission.leave(ticket)
+
+
+async def _admitted(
+    request: web.Request,
+    services: Services,
+    ticket: Ticket,
+    peer_id: str | None,
+    since_seq: int | None,
+    token: str | None,
+) -> web.WebSocketResponse:
+    limits = services.config.limits
     # Pings and pongs are ours (gateway/api/heartbeat.py): aiohttp's heartbeat costs two
     # timers per socket, and with autoping it hides the pongs the heartbeat waits for.
     ws = web.WebSocketResponse(
@@ -77,6 +95,7 @@ async def _serve(request: web.Request, peer_id: str | None) -> web.WebSocketResp
         await _prepare(ws, request, services)
     try:
         identity = await _authenticate(ws, services, token)
+        request.app[admission_key].claim(ticket, identity.user_id)
     except GatewayError as err:
         services.metrics.error(err.code)
         await _prepare(ws, request, services)
@@ -90,7 +109,7 @@ async def _serve(request: web.Request, peer_id: str | None) -> web.WebSocketResp
         on_gap=services.recovery.gap_found,
         on_error=services.metrics.error,
     )
-    actions = Actions(services, conn)
+    actions = Actions(services, conn, request.app[user_rates_key])
     try:
         try:
             resume_chat = await _attach(conn, actions, services, since_seq)
