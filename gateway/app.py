@@ -159,7 +159,11 @@ async def _close_sockets(app: web.Application) -> None:
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(middlewares=[errors, cors], client_max_size=256 * 1024)
+    app = web.Application(
+        middlewares=[errors, cors],
+        client_max_size=256 * 1024,
+        handler_args={"keepalive_timeout": config.server.keepalive_timeout_seconds},
+    )
     app[user_rates_key] = UserRates(config.limits)
     app[admission_key] = Admission(config.limits)
     app.cleanup_ctx.append(_services_ctx(config))  # type: ignore[arg-type]

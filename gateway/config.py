@@ -79,6 +79,18 @@ class ServerConfig(_Section):
         ge=1,
         description="Pending TCP connections the kernel queues (capped by net.core.somaxconn).",
     )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A new connection that has not sent its request line and headers within "
+        "this is closed (slowloris).",
+    )
+    keepalive_timeout_seconds: float = Field(
+        75.0,
+        gt=0,
+        description="An idle kept-alive HTTP connection is closed after this (keep it above "
+        "your load balancer's idle timeout).",
+    )
 
 
 class SupabaseConfig(_Section):

@@ -35,6 +35,7 @@ class ErrorCode(Enum):
     INVALID_PEER = ErrorSpec(400, None, "the peer must be another user's id")
     PEER_REQUIRED = ErrorSpec(400, None, "this socket covers all chats: say who it is `to`")
     FRAME_TOO_LARGE = ErrorSpec(413, 1009, "frame too large")
+    REQUEST_TIMEOUT = ErrorSpec(408, None, "the request body did not arrive in time")
     # Not found / conflicts.
     NOT_FOUND = ErrorSpec(404, None, "not found")
     PEER_NOT_FOUND = ErrorSpec(404, None, "no such user")

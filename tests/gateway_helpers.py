@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from aiohttp.test_utils import TestServer
+from aiohttp import web
 
+from gateway.api.listen import HeaderTimeoutSite
 from gateway.app import create_app
 from gateway.config import Config, build_config
 from tests.conftest import EmbeddedStack
@@ -37,7 +38,7 @@ class Gateway:
     url: str
     config: Config
     embedded: EmbeddedStack
-    server: TestServer
+    runner: web.AppRunner
 
     @property
     def ws_url(self) -> str:
@@ -60,12 +61,19 @@ def gateway_config(embedded: EmbeddedStack, **sections: dict[str, Any]) -> Confi
 
 @asynccontextmanager
 async def running_gateway(config: Config, embedded: EmbeddedStack) -> AsyncIterator[Gateway]:
-    server = TestServer(create_app(config), host="127.0.0.1", port=0)
-    await server.start_server()
+    """The gateway served as `python -m gateway` serves it (its own listening site, with
+    the request-head deadline), on 127.0.0.1 and a free port."""
+    runner = web.AppRunner(create_app(config), handler_cancellation=True, access_log=None)
+    await runner.setup()
     try:
-        yield Gateway(str(server.make_url("")).rstrip("/"), config, embedded, server)
+        site = HeaderTimeoutSite(
+            runner, "127.0.0.1", 0, header_timeout=config.server.header_timeout_seconds
+        )
+        await site.start()
+        port = runner.addresses[0][1]
+        yield Gateway(f"http://127.0.0.1:{port}", config, embedded, runner)
     finally:
-        await server.close()
+        await runner.cleanup()
 
 
 async def sign_up(embedded: EmbeddedStack, email: str | None = None) -> User:

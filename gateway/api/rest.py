@@ -3,6 +3,7 @@ which both validate the request and generate /openapi.json."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -54,8 +55,15 @@ def _validate(model: type[BaseModel], data: Any) -> Any:
 
 
 async def _body(request: web.Request, model: type[BaseModel]) -> Any:
+    # A body trickled in holds the connection as a trickled head would (slowloris).
+    timeout = request.app[services_key].config.server.header_timeout_seconds
     try:
-        data = json.loads(await request.read() or b"null")
+        async with asyncio.timeout(timeout):
+            raw = await request.read()
+    except TimeoutError:
+        raise GatewayError(ErrorCode.REQUEST_TIMEOUT) from None
+    try:
+        data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
         raise GatewayError(ErrorCode.INVALID_JSON) from None
     if not isinstance(data, dict):
