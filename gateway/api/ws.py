@@ -239,7 +239,7 @@ async def _resume_point(conn: Connection, actions: Actions, since_seq: int | Non
 
 async def _existing_chat(actions: Actions, peer_id: str) -> str | None:
     try:
-        return await actions.chat_id_for(peer_id)
+        return await actions.lookup_chat_id(peer_id)
     except GatewayError:
         return None  # no chat yet
 
