@@ -31,6 +31,7 @@ DEMO_SECRET_KEY = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"
 
 SECRET_KEYS = frozenset(
     {
+        "server.metrics_token",
         "supabase.anon_key",
         "supabase.service_key",
         "auth.jwt_secret",
@@ -85,12 +86,23 @@ class ServerConfig(_Section):
         description="A new connection that has not sent its request line and headers within "
         "this is closed (slowloris).",
     )
+    metrics_token: str = Field(
+        "",
+        description="Bearer token /metrics requires; empty: /metrics answers 404.",
+    )
     keepalive_timeout_seconds: float = Field(
         75.0,
         gt=0,
         description="An idle kept-alive HTTP connection is closed after this (keep it above "
         "your load balancer's idle timeout).",
     )
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if value and len(value) < 16:
+            raise ValueError("at least 16 characters (or empty to turn /metrics off)")
+        return value
 
 
 class SupabaseConfig(_Section):

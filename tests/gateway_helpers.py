@@ -24,6 +24,7 @@ from tests.conftest import EmbeddedStack
 PASSWORD = "correct-horse-battery"
 WAIT = 10.0  # deadline for anything that should arrive
 QUIET = 0.5  # how long "nothing arrives" is watched
+METRICS_TOKEN = "test-metrics-token-0123456789"  # gateways in tests serve /metrics with it
 
 
 @dataclass
@@ -53,6 +54,7 @@ def gateway_config(embedded: EmbeddedStack, **sections: dict[str, Any]) -> Confi
             "service_key": embedded.service_key,
         },
         "auth": {"jwt_secret": embedded.config.jwt_secret},
+        "server": {"metrics_token": METRICS_TOKEN},
     }
     for section, values in sections.items():
         data.setdefault(section, {}).update(values)
@@ -250,6 +252,14 @@ async def api(
             return resp.status, json.loads(body)
         except ValueError:
             return resp.status, body
+
+
+async def metrics(gw: Gateway) -> str:
+    """The gateway's /metrics text (asked with its bearer token)."""
+    status, text = await api(gw, "GET", "/metrics", token=gw.config.server.metrics_token)
+    assert status == 200, text
+    assert isinstance(text, str)
+    return text
 
 
 async def until_ready(gw: Gateway, ready: bool = True, timeout: float = WAIT) -> dict[str, Any]:

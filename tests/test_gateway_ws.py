@@ -320,7 +320,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_others_carry_on(
     big = "x" * 32768
 
     async def cut_off(gw: Gateway) -> bool:
-        _, metrics = await api(gw, "GET", "/metrics")
+        _, metrics = await api(gw, "GET", "/metrics", token=gw.config.server.metrics_token)
         return 'gateway_errors_total{code="slow_consumer"} 1.0' in metrics
 
     async def drain(ws: aiohttp.ClientWebSocketResponse) -> None:

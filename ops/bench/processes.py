@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 
 from gateway.signals import child_env
+from ops.bench.probes import METRICS_TOKEN
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +223,7 @@ async def start_gateway(
             # Every bench client comes from one address and senders go flat out: lift the
             # gateway's own abuse limits (README "Limits"), as the stack's quotas above.
             **{f"GATEWAY_LIMITS_{name}": "0" for name in _GATEWAY_LIMITS},
+            "GATEWAY_SERVER_METRICS_TOKEN": METRICS_TOKEN,
             "GATEWAY_SERVER_HOST": "127.0.0.1",
             "GATEWAY_SERVER_PORT": str(port or free_port()),
             "SUPABASE_URL": stack.url,
