@@ -1,13 +1,15 @@
 """The WebSocket endpoints: /ws (every chat of the user) and /ws/{receiver_id} (one peer).
 
-Order of a socket's life. With a Bearer header or `?token=`: Origin check → authenticate
-→ fix the start point (the router reads where the user's chats stand) → upgrade. With a
-first `{"type":"auth"}` frame instead: upgrade → that frame within
-limits.ws_auth_timeout_seconds → fix the start point → answer. Either way every message
-committed after the client got its answer reaches the socket, whether or not it waits for
-`ready`. Then: optional catch-up (`?since_seq=`) → read loop. A bad frame gets an
-error frame and the socket stays open; authentication problems close it (see the error
-catalogue for close codes). The token's expiry closes the socket unless a fresh token
+Order of a socket's life. With a Bearer header or `?token=`: Origin check → admission
+(gateway/api/admission.py) → authenticate → the user's socket limit → fix the start
+point (the router reads where the user's chats stand) → upgrade. With a first
+`{"type":"auth"}` frame instead: admission → upgrade → that frame within
+limits.ws_auth_timeout_seconds → the user's socket limit → fix the start point → answer.
+Either way every message committed after the client got its answer reaches the socket,
+whether or not it waits for `ready`. Then: optional catch-up (`?since_seq=`) → read loop.
+A bad frame gets an error frame and the socket stays open (so does a frame over a rate
+limit, gateway/api/limits.py); authentication problems close it (see the error catalogue
+for close codes). The token's expiry closes the socket unless a fresh token
 arrives in an `auth` frame first.
 """
 
