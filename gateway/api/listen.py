@@ -26,6 +26,7 @@ __all__ = ["HeaderTimeoutSite"]
 log = logging.getLogger(__name__)
 
 END_OF_HEAD = b"\r\n\r\n"
+BARE_END_OF_HEAD = b"\n\n"  # lenient parsers accept bare LF line ends: never cut those
 
 
 class _HeadDeadline(asyncio.Protocol):
@@ -52,7 +53,7 @@ class _HeadDeadline(asyncio.Protocol):
         if self._timer is None:
             return
         seen = self._tail + data
-        if END_OF_HEAD in seen:
+        if END_OF_HEAD in seen or BARE_END_OF_HEAD in seen:
             self._head_complete()
         else:
             self._tail = seen[-(len(END_OF_HEAD) - 1) :]
