@@ -16,7 +16,9 @@ import aiohttp
 from aiohttp import WSCloseCode, web
 
 from gateway.api import health, openapi, rest, ws
+from gateway.api.admission import Admission, admission_key
 from gateway.api.heartbeat import Heartbeat
+from gateway.api.limits import UserRates, user_rates_key
 from gateway.api.middleware import cors, errors
 from gateway.auth.jwks import JwksCache
 from gateway.auth.verifier import TokenVerifier
@@ -156,7 +158,13 @@ async def _close_sockets(app: web.Application) -> None:
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(middlewares=[errors, cors], client_max_size=256 * 1024)
+    app = web.Application(
+        middlewares=[errors, cors],
+        client_max_size=256 * 1024,
+        handler_args={"keepalive_timeout": config.server.keepalive_timeout_seconds},
+    )
+    app[user_rates_key] = UserRates(config.limits)
+    app[admission_key] = Admission(config.limits)
     app.cleanup_ctx.append(_services_ctx(config))  # type: ignore[arg-type]
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/ws", ws.ws_all)

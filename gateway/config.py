@@ -31,6 +31,7 @@ DEMO_SECRET_KEY = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"
 
 SECRET_KEYS = frozenset(
     {
+        "server.metrics_token",
         "supabase.anon_key",
         "supabase.service_key",
         "auth.jwt_secret",
@@ -79,6 +80,29 @@ class ServerConfig(_Section):
         ge=1,
         description="Pending TCP connections the kernel queues (capped by net.core.somaxconn).",
     )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A new connection that has not sent its request line and headers within "
+        "this is closed (slowloris).",
+    )
+    metrics_token: str = Field(
+        "",
+        description="Bearer token /metrics requires; empty: /metrics answers 404.",
+    )
+    keepalive_timeout_seconds: float = Field(
+        75.0,
+        gt=0,
+        description="An idle kept-alive HTTP connection is closed after this (keep it above "
+        "your load balancer's idle timeout).",
+    )
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if value and len(value) < 16:
+            raise ValueError("at least 16 characters (or empty to turn /metrics off)")
+        return value
 
 
 class SupabaseConfig(_Section):
@@ -170,6 +194,39 @@ class LimitsConfig(_Section):
     )
     upstream_joins_per_second: float = Field(
         100.0, gt=0, description="Realtime channel joins per second (your plan's quota)."
+    )
+    # Per user, across all their sockets on this gateway and REST (README "Limits").
+    # A rate of 0 turns that limit off.
+    send_rate: float = Field(10.0, ge=0, description="Messages a user may send per second.")
+    send_burst: int = Field(30, ge=1, description="Messages a user may send at once.")
+    typing_rate: float = Field(
+        5.0, ge=0, description="Typing events a user may send per second (to any peers)."
+    )
+    typing_burst: int = Field(10, ge=1, description="Typing events a user may send at once.")
+    read_rate: float = Field(10.0, ge=0, description="Read markers per user per second.")
+    read_burst: int = Field(30, ge=1, description="Read markers per user at once.")
+    resume_rate: float = Field(5.0, ge=0, description="Resume frames per user per second.")
+    resume_burst: int = Field(50, ge=1, description="Resume frames per user at once.")
+    ws_sockets_per_user: int = Field(
+        20, ge=0, description="Sockets one user may hold open on this gateway (0: no limit)."
+    )
+    ws_sockets_per_address: int = Field(
+        500, ge=0, description="Sockets one client address may hold open (0: no limit)."
+    )
+    ws_sockets_max: int = Field(
+        10000, ge=0, description="Sockets this gateway holds at most (0: no limit)."
+    )
+    ws_handshake_rate: float = Field(
+        20.0, ge=0, description="WebSocket handshakes per client address per second (0: no limit)."
+    )
+    ws_handshake_burst: int = Field(
+        50, ge=1, description="WebSocket handshakes one client address may start at once."
+    )
+    ws_flood_refusals: int = Field(
+        30,
+        ge=1,
+        description="Frames a socket may have refused as rate_limited (one forgiven per "
+        "second) before it is closed with rate_limit_flood (4029).",
     )
 
 

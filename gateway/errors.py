@@ -35,6 +35,7 @@ class ErrorCode(Enum):
     INVALID_PEER = ErrorSpec(400, None, "the peer must be another user's id")
     PEER_REQUIRED = ErrorSpec(400, None, "this socket covers all chats: say who it is `to`")
     FRAME_TOO_LARGE = ErrorSpec(413, 1009, "frame too large")
+    REQUEST_TIMEOUT = ErrorSpec(408, None, "the request body did not arrive in time")
     # Not found / conflicts.
     NOT_FOUND = ErrorSpec(404, None, "not found")
     PEER_NOT_FOUND = ErrorSpec(404, None, "no such user")
@@ -44,6 +45,10 @@ class ErrorCode(Enum):
     )
     FORBIDDEN = ErrorSpec(403, None, "not allowed")
     # Capacity and dependencies.
+    RATE_LIMITED = ErrorSpec(429, None, "too many requests; retry later")
+    RATE_LIMIT_FLOOD = ErrorSpec(429, 4029, "the client kept sending over its rate limit")
+    TOO_MANY_CONNECTIONS = ErrorSpec(429, 4029, "too many open sockets")
+    GATEWAY_FULL = ErrorSpec(503, 1013, "this gateway holds all the sockets it may; retry later")
     SLOW_CONSUMER = ErrorSpec(503, 1013, "the client is not reading fast enough")
     HEARTBEAT_TIMEOUT = ErrorSpec(408, 4008, "no answer to the gateway's ping in time")
     UPSTREAM_UNAVAILABLE = ErrorSpec(503, None, "Supabase is not reachable; try again")

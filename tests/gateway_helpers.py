@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from aiohttp.test_utils import TestServer
+from aiohttp import web
 
+from gateway.api.listen import HeaderTimeoutSite
 from gateway.app import create_app
 from gateway.config import Config, build_config
 from tests.conftest import EmbeddedStack
@@ -23,6 +24,7 @@ from tests.conftest import EmbeddedStack
 PASSWORD = "correct-horse-battery"
 WAIT = 10.0  # deadline for anything that should arrive
 QUIET = 0.5  # how long "nothing arrives" is watched
+METRICS_TOKEN = "test-metrics-token-0123456789"  # gateways in tests serve /metrics with it
 
 
 @dataclass
@@ -37,7 +39,7 @@ class Gateway:
     url: str
     config: Config
     embedded: EmbeddedStack
-    server: TestServer
+    runner: web.AppRunner
 
     @property
     def ws_url(self) -> str:
@@ -52,6 +54,7 @@ def gateway_config(embedded: EmbeddedStack, **sections: dict[str, Any]) -> Confi
             "service_key": embedded.service_key,
         },
         "auth": {"jwt_secret": embedded.config.jwt_secret},
+        "server": {"metrics_token": METRICS_TOKEN},
     }
     for section, values in sections.items():
         data.setdefault(section, {}).update(values)
@@ -60,12 +63,19 @@ def gateway_config(embedded: EmbeddedStack, **sections: dict[str, Any]) -> Confi
 
 @asynccontextmanager
 async def running_gateway(config: Config, embedded: EmbeddedStack) -> AsyncIterator[Gateway]:
-    server = TestServer(create_app(config), host="127.0.0.1", port=0)
-    await server.start_server()
+    """The gateway served as `python -m gateway` serves it (its own listening site, with
+    the request-head deadline), on 127.0.0.1 and a free port."""
+    runner = web.AppRunner(create_app(config), handler_cancellation=True, access_log=None)
+    await runner.setup()
     try:
-        yield Gateway(str(server.make_url("")).rstrip("/"), config, embedded, server)
+        site = HeaderTimeoutSite(
+            runner, "127.0.0.1", 0, header_timeout=config.server.header_timeout_seconds
+        )
+        await site.start()
+        port = runner.addresses[0][1]
+        yield Gateway(f"http://127.0.0.1:{port}", config, embedded, runner)
     finally:
-        await server.close()
+        await runner.cleanup()
 
 
 async def sign_up(embedded: EmbeddedStack, email: str | None = None) -> User:
@@ -242,6 +252,14 @@ async def api(
             return resp.status, json.loads(body)
         except ValueError:
             return resp.status, body
+
+
+async def metrics(gw: Gateway) -> str:
+    """The gateway's /metrics text (asked with its bearer token)."""
+    status, text = await api(gw, "GET", "/metrics", token=gw.config.server.metrics_token)
+    assert status == 200, text
+    assert isinstance(text, str)
+    return text
 
 
 async def until_ready(gw: Gateway, ready: bool = True, timeout: float = WAIT) -> dict[str, Any]:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.conftest import EmbeddedStack
 from tests.gateway_helpers import (
@@ -30,6 +32,14 @@ from tests.gateway_helpers import (
 from tests.proxy_helpers import START_POINTS_PATH, holding_proxy
 
 WAIT = 10.0
+# Trials send and connect back to back, far faster than a person (README "Limits").
+UNLIMITED = {"send_rate": 0, "ws_handshake_rate": 0}
+
+
+@pytest.fixture
+async def gateway(embedded: EmbeddedStack) -> AsyncIterator[Gateway]:
+    async with running_gateway(gateway_config(embedded, limits=UNLIMITED), embedded) as gw:
+        yield gw
 
 
 async def _receives_exactly(client: Client, seq: int, before: list[int]) -> None:
@@ -98,7 +108,7 @@ async def test_a_first_socket_gets_what_is_sent_right_after_while_reads_are_slow
 ) -> None:
     rng = random.Random(14)
     async with holding_proxy(embedded.url) as proxy:
-        config = gateway_config(embedded, supabase={"url": proxy.url})
+        config = gateway_config(embedded, supabase={"url": proxy.url}, limits=UNLIMITED)
         async with running_gateway(config, embedded) as gw:
             (await rest_send(gw, alice, bob, "history"))["seq"]
             proxy.slow(START_POINTS_PATH, 0.05)

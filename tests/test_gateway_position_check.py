@@ -52,7 +52,7 @@ async def test_a_lost_last_message_arrives_by_the_position_check(
             embedded.app[faults_key].drop_broadcast = None
         assert (message["seq"], message["message_text"]) == (2, "the last word")
         await b.nothing("message")
-        status, text = await api(gw, "GET", "/metrics")
+        status, text = await api(gw, "GET", "/metrics", token=gw.config.server.metrics_token)
         assert status == 200
         assert "gateway_messages_recovered_total 1.0" in text
 

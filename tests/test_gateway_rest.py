@@ -361,7 +361,7 @@ async def test_health_readiness_and_metrics(gateway: Gateway, alice: User, bob: 
     }
     await send(gateway, alice, bob, "counted")
     await api(gateway, "GET", "/api/chats")  # an auth_required error
-    status, text = await api(gateway, "GET", "/metrics")
+    status, text = await api(gateway, "GET", "/metrics", token=gateway.config.server.metrics_token)
     assert status == 200
     assert "gateway_messages_in_total 1.0" in text
     assert 'gateway_errors_total{code="auth_required"} 1.0' in text

@@ -18,7 +18,7 @@ WAIT = 10.0
 
 
 async def _upstream(gw: Gateway) -> tuple[float, float]:
-    status, text = await api(gw, "GET", "/metrics")
+    status, text = await api(gw, "GET", "/metrics", token=gw.config.server.metrics_token)
     assert status == 200
     found = {
         name: float(value)

@@ -11,6 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from gateway.api.limits import Kind, Rate, RateLimited, TokenBucket, UserRates
 from gateway.api.models import wire_message
 from gateway.api.protocol import (
     PONG,
@@ -30,6 +31,7 @@ from gateway.services import Services
 log = logging.getLogger(__name__)
 
 TYPING_INTERVAL_SECONDS = 1.0  # at most one typing event per peer per second per socket
+TYPING_PEERS_KEPT = 32  # past this many peers, forget those typed to over a second ago
 
 
 def validate_text(text: str, max_chars: int) -> None:
@@ -52,8 +54,10 @@ def parse_peer(value: str) -> str:
 class Actions:
     services: Services
     conn: Connection
+    rates: UserRates
     _chat_of_peer: dict[str, str] = field(default_factory=dict)
     _typing_at: dict[str, float] = field(default_factory=dict)
+    _refusals: TokenBucket | None = None  # made on the first refusal
 
     async def handle(self, frame: InboundFrame) -> None:
         if isinstance(frame, ChatFrame):
@@ -78,7 +82,24 @@ class Actions:
             raise GatewayError(ErrorCode.PEER_REQUIRED)
         return str(to)
 
-    async def chat_id_for(self, peer: str) -> str:
+    def _limit(self, kind: Kind) -> None:
+        """Count a `kind` action against the user's bucket; refused, it also counts against
+        this socket's patience: a socket refused `ws_flood_refusals` times (one forgiven
+        per second) is closed, since a client that ignores `rate_limited` only burns CPU."""
+        try:
+            self.rates.check(kind, self.conn.user_id)
+        except RateLimited:
+            patience = Rate(1.0, self.services.config.limits.ws_flood_refusals)
+            now = time.monotonic()
+            if self._refusals is None:
+                self._refusals = TokenBucket(float(patience.burst), now)
+            if self._refusals.take(patience, now):
+                raise GatewayError(ErrorCode.RATE_LIMIT_FLOOD) from None
+            raise
+
+    async def lookup_chat_id(self, peer: str) -> str:
+        """The chat with `peer`, asking the Data API if this socket does not know it (a
+        socket's start: the user's chats may not be known yet)."""
         chat_id = self._chat_of_peer.get(peer)
         if chat_id is None:
             chat_id = await self.services.store.direct_chat_id(
@@ -89,8 +110,30 @@ class Actions:
             self._chat_of_peer[peer] = chat_id
         return chat_id
 
+    def chat_id_for(self, peer: str) -> str:
+        """The chat with `peer` among the chats the gateway knows the user is in: their
+        chat list when they came, and every chat a message has reached them in since.
+        Frames naming anyone else are refused without a Data API call, so a client
+        cannot spend the database's time, or this socket's memory, on made-up peers."""
+        chat_id = self._chat_of_peer.get(peer)
+        if chat_id is None:
+            state = self.services.router.users.get(self.conn.user_id)
+            known = state.chat_peer if state is not None else {}
+            chat_id = next((chat for chat, other in known.items() if other == peer), None)
+            if chat_id is None:
+                raise GatewayError(ErrorCode.CHAT_NOT_FOUND, "no chat with this user yet")
+            self._chat_of_peer[peer] = chat_id
+        return chat_id
+
+    def _own_chat(self, chat_id: str) -> str:
+        state = self.services.router.users.get(self.conn.user_id)
+        if state is None or state.seen is None or chat_id not in state.seen:
+            raise GatewayError(ErrorCode.CHAT_NOT_FOUND)
+        return chat_id
+
     async def chat(self, frame: ChatFrame) -> None:
         validate_text(frame.message, self.services.config.limits.message_max_chars)
+        self._limit("send")
         await self.conn.send_own(self._store(frame, self._peer(frame.to)))
         self.services.metrics.message_in()
 
@@ -109,21 +152,28 @@ class Actions:
         now = time.monotonic()
         if now - self._typing_at.get(peer, float("-inf")) < TYPING_INTERVAL_SECONDS:
             return
+        self._limit("typing")  # only events that would be forwarded count
+        chat_id = self.chat_id_for(peer)
+        if len(self._typing_at) >= TYPING_PEERS_KEPT:  # only the last second matters
+            self._typing_at = {
+                p: t for p, t in self._typing_at.items() if now - t < TYPING_INTERVAL_SECONDS
+            }
         self._typing_at[peer] = now
-        chat_id = await self.chat_id_for(peer)
         await self.services.feed.typing(chat_id, self.conn.user_id, [self.conn.user_id, peer])
 
     async def read(self, frame: ReadFrame) -> None:
-        chat_id = await self.chat_id_for(self._peer(frame.to))
+        self._limit("read")
+        chat_id = self.chat_id_for(self._peer(frame.to))
         await self.services.store.mark_read(
             self.conn.identity.token, chat_id, self.conn.user_id, frame.seq
         )
 
     async def resume(self, frame: ResumeFrame) -> None:
+        self._limit("resume")
         if frame.chat_id is not None:
-            chat_id = str(frame.chat_id)
+            chat_id = self._own_chat(str(frame.chat_id))
         else:
-            chat_id = await self.chat_id_for(self._peer(frame.peer_id))
+            chat_id = self.chat_id_for(self._peer(frame.peer_id))
         self.conn.resume(chat_id, frame.since_seq)
         await self.services.recovery.catch_up(self.conn, chat_id, frame.since_seq)
 

@@ -1,11 +1,14 @@
 """/healthz (the process answers), /readyz (the Data API and Realtime are reachable, and
-a probe published by the database comes back through Realtime in time) and /metrics."""
+a probe published by the database comes back through Realtime in time) and /metrics
+(for the holder of `server.metrics_token` only)."""
 
 from __future__ import annotations
 
+import hmac
+
 from aiohttp import web
 
-from gateway.errors import GatewayError
+from gateway.errors import ErrorCode, GatewayError
 from gateway.services import services_key
 
 
@@ -37,7 +40,19 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    collected = request.app[services_key].metrics
+    """Only for whoever holds `server.metrics_token` (Prometheus: `authorization:
+    credentials`); without one configured the endpoint does not exist. The numbers tell
+    an outsider how loaded the gateway is and which errors it hands out."""
+    services = request.app[services_key]
+    expected = services.config.server.metrics_token
+    if not expected:
+        raise GatewayError(ErrorCode.NOT_FOUND)
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise GatewayError(ErrorCode.AUTH_REQUIRED, "/metrics needs its bearer token")
+    if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        raise GatewayError(ErrorCode.TOKEN_INVALID, "not the metrics token")
+    collected = services.metrics
     return web.Response(body=collected.render(), headers={"Content-Type": collected.content_type})
 
 

@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.api.limits import RateLimited
 from gateway.errors import ErrorCode, GatewayError
 from gateway.services import services_key
 
@@ -21,7 +22,10 @@ _HTTP_TO_CODE = {
 
 
 def _error_response(err: GatewayError) -> web.Response:
-    return web.json_response(err.body(), status=err.status)
+    response = web.json_response(err.body(), status=err.status)
+    if isinstance(err, RateLimited):
+        response.headers["Retry-After"] = err.retry_after_header
+    return response
 
 
 @web.middleware

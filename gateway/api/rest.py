@@ -3,6 +3,7 @@ which both validate the request and generate /openapi.json."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from gateway.api.actions import parse_peer, validate_text
+from gateway.api.limits import user_rates_key
 from gateway.api.models import (
     Chats,
     ChatSummary,
@@ -53,8 +55,15 @@ def _validate(model: type[BaseModel], data: Any) -> Any:
 
 
 async def _body(request: web.Request, model: type[BaseModel]) -> Any:
+    # A body trickled in holds the connection as a trickled head would (slowloris).
+    timeout = request.app[services_key].config.server.header_timeout_seconds
     try:
-        data = json.loads(await request.read() or b"null")
+        async with asyncio.timeout(timeout):
+            raw = await request.read()
+    except TimeoutError:
+        raise GatewayError(ErrorCode.REQUEST_TIMEOUT) from None
+    try:
+        data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
         raise GatewayError(ErrorCode.INVALID_JSON) from None
     if not isinstance(data, dict):
@@ -90,6 +99,7 @@ async def send(request: web.Request, services: Services, me: Identity) -> web.Re
     peer = parse_peer(request.match_info["receiver_id"])
     body: SendBody = await _body(request, SendBody)
     validate_text(body.message_text, services.config.limits.message_max_chars)
+    request.app[user_rates_key].check("send", me.user_id)
     row, created = await services.store.send_direct(
         me.token, peer, body.message_text, body.client_msg_id
     )
@@ -113,6 +123,7 @@ async def online_users(request: web.Request, services: Services, me: Identity) -
 async def mark_read(request: web.Request, services: Services, me: Identity) -> web.Response:
     peer = parse_peer(request.match_info["receiver_id"])
     body: ReadBody = await _body(request, ReadBody)
+    request.app[user_rates_key].check("read", me.user_id)
     chat_id = await services.store.direct_chat_id(me.token, me.user_id, peer)
     if chat_id is None:
         raise GatewayError(ErrorCode.CHAT_NOT_FOUND)

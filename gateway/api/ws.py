@@ -1,13 +1,15 @@
 """The WebSocket endpoints: /ws (every chat of the user) and /ws/{receiver_id} (one peer).
 
-Order of a socket's life. With a Bearer header or `?token=`: Origin check → authenticate
-→ fix the start point (the router reads where the user's chats stand) → upgrade. With a
-first `{"type":"auth"}` frame instead: upgrade → that frame within
-limits.ws_auth_timeout_seconds → fix the start point → answer. Either way every message
-committed after the client got its answer reaches the socket, whether or not it waits for
-`ready`. Then: optional catch-up (`?since_seq=`) → read loop. A bad frame gets an
-error frame and the socket stays open; authentication problems close it (see the error
-catalogue for close codes). The token's expiry closes the socket unless a fresh token
+Order of a socket's life. With a Bearer header or `?token=`: Origin check → admission
+(gateway/api/admission.py) → authenticate → the user's socket limit → fix the start
+point (the router reads where the user's chats stand) → upgrade. With a first
+`{"type":"auth"}` frame instead: admission → upgrade → that frame within
+limits.ws_auth_timeout_seconds → the user's socket limit → fix the start point → answer.
+Either way every message committed after the client got its answer reaches the socket,
+whether or not it waits for `ready`. Then: optional catch-up (`?since_seq=`) → read loop.
+A bad frame gets an error frame and the socket stays open (so does a frame over a rate
+limit, gateway/api/limits.py); authentication problems close it (see the error catalogue
+for close codes). The token's expiry closes the socket unless a fresh token
 arrives in an `auth` frame first.
 """
 
@@ -21,6 +23,8 @@ from urllib.parse import parse_qsl
 from aiohttp import WSMessage, WSMsgType, web
 
 from gateway.api.actions import Actions, parse_peer
+from gateway.api.admission import Ticket, admission_key
+from gateway.api.limits import user_rates_key
 from gateway.api.protocol import AuthFrame, encode, parse_frame
 from gateway.auth.verifier import Identity, request_token
 from gateway.delivery.client import Connection
@@ -63,11 +67,27 @@ async def ws_peer(request: web.Request) -> web.WebSocketResponse:
 
 async def _serve(request: web.Request, peer_id: str | None) -> web.WebSocketResponse:
     services = request.app[services_key]
-    limits = services.config.limits
     check_origin(request, services.config.server.cors_origins)
     query = _query(request)
     since_seq = _since_seq(query) if peer_id is not None else None
     token = request_token(request.headers, query)
+    admission = request.app[admission_key]
+    ticket = admission.enter(request.remote or "")
+    try:
+        return await _admitted(request, services, ticket, peer_id, since_seq, token)
+    finally:
+        admission.leave(ticket)
+
+
+async def _admitted(
+    request: web.Request,
+    services: Services,
+    ticket: Ticket,
+    peer_id: str | None,
+    since_seq: int | None,
+    token: str | None,
+) -> web.WebSocketResponse:
+    limits = services.config.limits
     # Pings and pongs are ours (gateway/api/heartbeat.py): aiohttp's heartbeat costs two
     # timers per socket, and with autoping it hides the pongs the heartbeat waits for.
     ws = web.WebSocketResponse(
@@ -77,6 +97,7 @@ async def _serve(request: web.Request, peer_id: str | None) -> web.WebSocketResp
         await _prepare(ws, request, services)
     try:
         identity = await _authenticate(ws, services, token)
+        request.app[admission_key].claim(ticket, identity.user_id)
     except GatewayError as err:
         services.metrics.error(err.code)
         await _prepare(ws, request, services)
@@ -90,7 +111,7 @@ async def _serve(request: web.Request, peer_id: str | None) -> web.WebSocketResp
         on_gap=services.recovery.gap_found,
         on_error=services.metrics.error,
     )
-    actions = Actions(services, conn)
+    actions = Actions(services, conn, request.app[user_rates_key])
     try:
         try:
             resume_chat = await _attach(conn, actions, services, since_seq)
@@ -220,7 +241,7 @@ async def _resume_point(conn: Connection, actions: Actions, since_seq: int | Non
 
 async def _existing_chat(actions: Actions, peer_id: str) -> str | None:
     try:
-        return await actions.chat_id_for(peer_id)
+        return await actions.lookup_chat_id(peer_id)
     except GatewayError:
         return None  # no chat yet
 

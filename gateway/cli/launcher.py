@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from gateway.api.listen import HeaderTimeoutSite
 from gateway.app import create_app
 from gateway.config import Config
 from gateway.signals import child_env, wait_for_stop_signal
@@ -114,7 +115,13 @@ async def serve(config: Config, config_path: str) -> int:
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         server = config.server
-        site = web.TCPSite(runner, server.host, server.port, backlog=server.listen_backlog)
+        site = HeaderTimeoutSite(
+            runner,
+            server.host,
+            server.port,
+            header_timeout=server.header_timeout_seconds,
+            backlog=server.listen_backlog,
+        )
         await site.start()
         port = runner.addresses[0][1]
         base = f"http://{config.server.host}:{port}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import secrets
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +19,9 @@ from urllib.parse import urlsplit
 import aiohttp
 
 UPSTREAM_GAUGES = {"sockets": "gateway_upstream_sockets", "channels": "gateway_upstream_channels"}
+# /metrics answers only with the gateway's server.metrics_token: the bench starts its
+# gateways with this one (ops/bench/processes.py).
+METRICS_TOKEN = secrets.token_urlsafe(24)
 POLL_SECONDS = 0.02
 TIMEOUT = aiohttp.ClientTimeout(total=5)
 
@@ -40,7 +44,7 @@ async def upstream(base: str) -> dict[str, Any]:
     try:
         async with (
             aiohttp.ClientSession(timeout=TIMEOUT) as http,
-            http.get(f"{base}/metrics") as r,
+            http.get(f"{base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as r,
         ):
             if r.status != 200:
                 return {"error": f"HTTP {r.status}"}

@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 
 from gateway.signals import child_env
+from ops.bench.probes import METRICS_TOKEN
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,16 @@ _QUOTAS = (
 )
 
 
+_GATEWAY_LIMITS = (
+    "SEND_RATE",
+    "READ_RATE",
+    "WS_SOCKETS_PER_USER",
+    "WS_SOCKETS_PER_ADDRESS",
+    "WS_SOCKETS_MAX",
+    "WS_HANDSHAKE_RATE",
+)
+
+
 def _python_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "SUPABASE_"))}
     env.pop("JWT_SECRET", None)
@@ -209,6 +220,10 @@ async def start_gateway(
     env = _python_env(
         {
             "GATEWAY_LIMITS_UPSTREAM_JOINS_PER_SECOND": str(joins_per_second),
+            # Every bench client comes from one address and senders go flat out: lift the
+            # gateway's own abuse limits (README "Limits"), as the stack's quotas above.
+            **{f"GATEWAY_LIMITS_{name}": "0" for name in _GATEWAY_LIMITS},
+            "GATEWAY_SERVER_METRICS_TOKEN": METRICS_TOKEN,
             "GATEWAY_SERVER_HOST": "127.0.0.1",
             "GATEWAY_SERVER_PORT": str(port or free_port()),
             "SUPABASE_URL": stack.url,
