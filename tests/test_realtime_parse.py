@@ -134,3 +134,13 @@ def test_install_makes_realtime_py_use_it() -> None:
         assert parsed == ServerMessageAdapter.validate_json(json.dumps(VALID["broadcast"]))
     finally:
         module["ServerMessageAdapter"] = original
+
+
+def test_installed_models_show_no_payload_in_their_repr() -> None:
+    """realtime-py formats every parsed frame for its debug log; a message body must never
+    reach a log (and the full repr cost CPU on every frame)."""
+    realtime_parse.install()
+    parsed = ServerMessageAdapter.validate_json(json.dumps(VALID["broadcast"]))
+    shown = repr(parsed)
+    assert "realtime:user:u1" in shown and "broadcast" in shown
+    assert "message_text" not in shown and "sender_id" not in shown

@@ -5,7 +5,11 @@ the same frames, into the same models — about 12x faster (a broadcast frame: 2
 2 µs; 10 to 13% of the gateway's CPU at 600 messages/s, two frames per message).
 
 `install()` swaps realtime-py's adapter for the discriminated one, only if the union still
-has that shape (else it leaves realtime-py alone and says so). realtime is pinned in
+has that shape (else it leaves realtime-py alone and says so). It also gives the server
+message models a short `repr` — type, topic, event, ref —: realtime-py formats
+`f"... {message!r}"` for debug logs on every frame whether or not debug is on (pydantic's
+repr of a broadcast: ~4% of the gateway's CPU under load), and a full repr would put
+message bodies in those logs. realtime is pinned in
 requirements.txt; tests/test_realtime_parse.py checks the two adapters agree.
 """
 
@@ -46,7 +50,17 @@ def discriminated_adapter() -> TypeAdapter[Any] | None:
     return TypeAdapter(Annotated[union, Field(discriminator="event")])
 
 
+def short_repr(message: Any) -> str:
+    """What a server message shows of itself: never its payload."""
+    return (
+        f"{type(message).__name__}(topic={getattr(message, 'topic', None)!r}, "
+        f"event={getattr(message, 'event', None)!r}, ref={getattr(message, 'ref', None)!r})"
+    )
+
+
 def install() -> bool:
+    for model in typing.get_args(rt_message.ServerMessage):
+        model.__repr__ = short_repr
     adapter = discriminated_adapter()
     if adapter is None:
         log.warning("realtime-py's message union changed shape; its own parser stays")
