@@ -65,21 +65,39 @@ class DataApi:
             headers={"apikey": apikey},
             http_client=httpx.AsyncClient(transport=_NoHttpx()),
         )
+        # rpc/<function> → (method, path, headers) as postgrest-py built them the first time.
+        self._rpc: dict[str, tuple[str, str, dict[str, str]]] = {}
 
     async def execute(self, token: str, request: RequestConfig[Any]) -> Any:
         """Send a request postgrest-py built, as the holder of `token`; the decoded JSON
         answer (None for an empty one). Raises DataApiError."""
-        headers = {k: v for k, v in request.headers.items() if k not in _SKIP}
-        headers["authorization"] = f"Bearer {token}"
-        body: bytes | None = None
-        if request.json is not None:
-            body = json.dumps(request.json, separators=(",", ":")).encode()
-            headers.setdefault("content-type", "application/json")
         target: str = request.path.raw_path
         if query := str(request.params):
             target = f"{target}?{query}"
+        return await self._send(token, request.http_method, target, _headers(request), request.json)
+
+    async def rpc(self, token: str, function: str, params: dict[str, Any]) -> Any:
+        """`rpc/<function>` with these arguments. postgrest-py builds the request once per
+        function; later calls reuse its method, path and headers with their own body (the
+        builder cost ~7% of the gateway's CPU under load, one per message)."""
+        template = self._rpc.get(function)
+        if template is None:
+            request = self.builder.rpc(function, {}).request
+            template = (request.http_method, request.path.raw_path, _headers(request))
+            self._rpc[function] = template
+        method, target, headers = template
+        return await self._send(token, method, target, dict(headers), params)
+
+    async def _send(
+        self, token: str, method: str, target: str, headers: dict[str, str], payload: Any
+    ) -> Any:
+        headers["authorization"] = f"Bearer {token}"
+        body: bytes | None = None
+        if payload is not None:
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            headers.setdefault("content-type", "application/json")
         try:
-            response = await self._pool.request(request.http_method, target, headers, body)
+            response = await self._pool.request(method, target, headers, body)
         except (OSError, TimeoutError) as err:  # ConnectionError is an OSError
             log.warning("Data API unreachable: %s", type(err).__name__)
             raise DataApiError(0, None) from None
@@ -87,6 +105,10 @@ class DataApi:
         if 200 <= status < 300:
             return json.loads(raw) if raw else None
         raise _error(status, raw)
+
+
+def _headers(request: RequestConfig[Any]) -> dict[str, str]:
+    return {k: v for k, v in request.headers.items() if k not in _SKIP}
 
 
 def _error(status: int, raw: bytes) -> DataApiError:

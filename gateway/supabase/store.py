@@ -59,7 +59,7 @@ class Store:
     ) -> tuple[dict[str, Any], bool]:
         """Store a message to a peer; (message row, created). Idempotent per client_msg_id."""
         params: dict[str, Any] = {"peer_id": peer_id, "body": text, "client_msg_id": client_msg_id}
-        data = await self._run(token, self._client.rpc("send_direct_message", params))
+        data = await self.call(token, "send_direct_message", params)
         return data["message"], bool(data["created"])
 
     async def direct_chat_id(self, token: str, me: str, peer: str) -> str | None:
@@ -95,7 +95,7 @@ class Store:
         return Page(rows, has_more)
 
     async def chats(self, token: str) -> list[ChatRow]:
-        rows: list[ChatRow] = await self._run(token, self._client.rpc("list_my_chats", {}))
+        rows: list[ChatRow] = await self.call(token, "list_my_chats", {})
         return rows
 
     async def mark_read(self, token: str, chat_id: str, user_id: str, seq: int) -> int:
@@ -117,7 +117,10 @@ class Store:
 
     async def call(self, token: str, function: str, params: dict[str, Any]) -> Any:
         """A Data API function (`rpc/<function>`) called with this token."""
-        return await self._run(token, self._client.rpc(function, params))
+        try:
+            return await self._api.rpc(token, function, params)
+        except DataApiError as err:
+            raise _translate(err) from None
 
     async def _run(self, token: str, query: Any) -> Any:
         request: RequestConfig[Any] = query.request

@@ -123,3 +123,22 @@ async def test_an_unreachable_data_api_is_unavailable_not_internal() -> None:
     with pytest.raises(GatewayError) as caught:
         await store.chats("alice-token")
     assert caught.value.error is ErrorCode.UPSTREAM_UNAVAILABLE
+
+
+async def test_rpc_sends_what_postgrest_py_builds_for_each_call(
+    server: tuple[str, Seen],
+) -> None:
+    """rpc() reuses postgrest-py's request per function; each call still carries its own
+    token and arguments, exactly as a freshly built request would."""
+    url, seen = server
+    pool = data_api_pool(url)
+    api = DataApi(url, "anon-key", pool)
+    built = api.builder.rpc("send_direct_message", {"peer_id": "p", "body": "b"}).request
+    await api.execute("alice-token", built)
+    await api.rpc("alice-token", "send_direct_message", {"peer_id": "p", "body": "b"})
+    await api.rpc("bob-token", "send_direct_message", {"peer_id": "q", "body": "c"})
+    await pool.close()
+    fresh, cached, other = seen
+    assert cached == fresh
+    assert other["headers"]["Authorization"] == "Bearer bob-token"
+    assert other["body"] == {"peer_id": "q", "body": "c"}
