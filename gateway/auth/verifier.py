@@ -7,6 +7,9 @@ algorithm family, so an RS/ES token can never be checked against the HMAC secret
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,10 +53,7 @@ class TokenVerifier:
     async def verify(self, token: str | None) -> Identity:
         if not token:
             raise GatewayError(ErrorCode.AUTH_REQUIRED)
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise GatewayError(ErrorCode.TOKEN_INVALID, "malformed token") from None
+        header = _header(token)
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self._algorithms:
             raise GatewayError(ErrorCode.TOKEN_INVALID, "token algorithm not allowed")
@@ -88,6 +88,19 @@ class TokenVerifier:
         if jwk.key_type != ASYMMETRIC_KTY.get(alg):
             raise GatewayError(ErrorCode.TOKEN_INVALID, "key does not match the algorithm")
         return jwk.key
+
+
+def _header(token: str) -> dict[str, Any]:
+    """The token's header, only to pick the key: `jwt.decode` then checks everything.
+    (PyJWT's get_unverified_header decodes all three parts: ~7% of a connect's CPU.)"""
+    try:
+        segment = token.split(".", 1)[0]
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error):  # JSONDecodeError and UnicodeError are ValueErrors
+        header = None
+    if not isinstance(header, dict):
+        raise GatewayError(ErrorCode.TOKEN_INVALID, "malformed token")
+    return header
 
 
 def _user_id(claims: dict[str, Any]) -> str:
