@@ -7,10 +7,10 @@ Every value is a bind parameter sent as text and cast in SQL to the type the col
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from gateway.embedded.rest.errors import undefined_column
+from gateway.embedded.rest.errors import not_embedded, undefined_column
 from gateway.embedded.rest.schema import Column
 from gateway.embedded.rest.syntax import (
     Condition,
@@ -196,10 +196,21 @@ def select_sql(scope: Scope, items: Iterable[SelectItem], params: Params) -> str
     return ", ".join(parts)
 
 
-def order_sql(scope: Scope, terms: Iterable[OrderTerm], params: Params) -> str:
+def order_sql(
+    scope: Scope,
+    terms: Iterable[OrderTerm],
+    params: Params,
+    related: Callable[[str], Scope] | None = None,
+) -> str:
+    """ORDER BY; `related(name)` is the scope of a to-one embed a `name(field)` term orders by."""
     parts = []
     for term in terms:
-        sql = field_sql(scope, term.field, params)
+        if term.relation is not None:
+            if related is None:
+                raise not_embedded(term.relation)
+            sql = field_sql(related(term.relation), term.field, params)
+        else:
+            sql = field_sql(scope, term.field, params)
         if term.descending is not None:
             sql += " DESC" if term.descending else " ASC"
         if term.nulls:
