@@ -165,6 +165,29 @@ async def test_inner_embeds_filter_and_count_the_parents(clients: Clients, data:
     assert only_filter == [{"id": 1}]
 
 
+async def test_is_null_on_an_embed_filters_parents_by_whether_it_has_rows(
+    clients: Clients, data: Blog
+) -> None:
+    """PostgREST's null filtering on embedded resources (`label=not.is.null` acts as an inner
+    join; `label=is.null` keeps the parents with no row), counted the same way."""
+    anon = await clients.connect()
+    lonely = await (
+        anon.table("profiles")
+        .select("username, posts()", count="exact")  # type: ignore[arg-type]
+        .is_("posts", "null")
+        .execute()
+    )
+    assert (rows(lonely), lonely.count) == ([{"username": "carol"}], 1)
+    praised = rows(
+        await anon.table("posts")
+        .select("id, comments(body)")
+        .eq("comments.body", "nice")
+        .not_.is_("comments", "null")
+        .execute()
+    )
+    assert praised == [{"id": 1, "comments": [{"body": "nice"}]}]
+
+
 async def test_a_related_order_sorts_parents_by_a_to_one_embed(
     embedded: EmbeddedStack, data: Blog
 ) -> None:

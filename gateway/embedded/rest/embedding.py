@@ -16,7 +16,7 @@ to-many embed is capped at the server's max rows, as PostgREST caps every level.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gateway.embedded.rest import errors, relationships
 from gateway.embedded.rest.grammar import EmbedPath, Refinement
@@ -57,6 +57,11 @@ class Joined:
 
     def order(self, origin: str) -> _RelatedOrder:
         return _RelatedOrder(origin, self.related)
+
+    def filtering(self, scope: Scope) -> Scope:
+        """`scope` with this level's embeds, so `label=not.is.null` filters can name them."""
+        aliases = {label: related.scope.qualifier for label, related in self.related.items()}
+        return replace(scope, embedded=aliases)
 
 
 @dataclass
@@ -135,7 +140,7 @@ class Planner:
             f"{scope.qualifier}.{ident(fcol)} = {parent.qualifier}.{ident(col)}"
             for col, fcol in rel.columns
         ]
-        where = where_sql(scope, refinement.conditions, self.params)
+        where = where_sql(nested.filtering(scope), refinement.conditions, self.params)
         where = (where + " AND " if where else " WHERE ") + " AND ".join(conditions)
         columns = select_sql(scope, embed.select, self.params) if embed.select else ""
         selected = ", ".join(part for part in (columns, *nested.selects) if part)

@@ -42,6 +42,11 @@ _RPC_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
 _STALE_CACHE = ("42703", "42P01", "42883")
 
 
+def _filtered_columns(query: QueryParams) -> set[str]:
+    """The columns root filters name (embeds' labels filter by `is.null` instead)."""
+    return condition_fields(query.conditions) - {embed.label for embed in query.embeds}
+
+
 class DataApi:
     """Holds the schema cache; `handle` is the aiohttp handler for /rest/v1/*."""
 
@@ -184,7 +189,7 @@ class DataApi:
         page = requested_range(
             req.method, req.http.headers.get("Range"), query.limit, query.offset, MAX_ROWS
         )
-        table = await self._table(req, condition_fields(query.conditions))
+        table = await self._table(req, _filtered_columns(query))
         media = req.media()
         self._check_strict(req)
         statement = statements.read(
@@ -208,7 +213,7 @@ class DataApi:
     async def _plan_write(self, req: ApiRequest, *, with_body: bool = True) -> WritePlan:
         query = parse_query(req.pairs)
         body = await req.body(query.columns) if with_body else Body("[]", False, ())
-        table = await self._table(req, condition_fields(query.conditions) | set(body.keys))
+        table = await self._table(req, _filtered_columns(query) | set(body.keys))
         payload = self._payload(req, table, body)
         media = req.media()
         self._check_strict(req)

@@ -8,7 +8,7 @@ Every value is a bind parameter sent as text and cast in SQL to the type the col
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.embedded.rest.errors import not_embedded, undefined_column
 from gateway.embedded.rest.schema import Column
@@ -92,6 +92,7 @@ class Scope:
     qualifier: str  # e.g. "public"."todos", or "todos" for the rows a mutation returned
     label: str  # the relation's name in error messages
     columns: Mapping[str, Column]
+    embedded: Mapping[str, str] = field(default_factory=dict)  # embed label -> its join alias
 
     def column(self, name: str) -> Column:
         found = self.columns.get(name)
@@ -156,8 +157,21 @@ def _operation_sql(scope: Scope, target: Field, op: Operation, params: Params) -
     return f"{left} {_QUANTIFIABLE[name]} {params.text(value, cast)}"
 
 
+def _null_embed(scope: Scope, condition: Filter) -> str | None:
+    """`label=is.null` / `label=not.is.null` on an embedded resource: whether it has a row
+    (PostgREST's CoercibleFilterNullEmbed); other operators name a column as usual."""
+    target, op = condition.field, condition.operation
+    alias = scope.embedded.get(target.name)
+    if alias is None or target.path or op.operator != "is" or op.value != "null":
+        return None
+    return f"{alias} IS {'' if op.negated else 'NOT '}DISTINCT FROM NULL"
+
+
 def condition_sql(scope: Scope, condition: Condition, params: Params) -> str:
     if isinstance(condition, Filter):
+        embed = _null_embed(scope, condition)
+        if embed is not None:
+            return embed
         sql = _operation_sql(scope, condition.field, condition.operation, params)
         return f"NOT {sql}" if condition.operation.negated else sql
     joiner = " AND " if condition.operator == "and" else " OR "

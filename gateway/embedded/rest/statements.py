@@ -14,6 +14,7 @@ from gateway.embedded.rest.schema import Column, Routine, Snapshot, Table
 from gateway.embedded.rest.sql import (
     Params,
     Scope,
+    condition_fields,
     ident,
     limit_sql,
     order_sql,
@@ -129,16 +130,17 @@ def read(
     params = Params()
     scope = Scope(qualified(table.schema, table.name), table.name, table.columns)
     joined = embedding.planner(query, params).plan(scope, table.name, query.embeds)
-    where = where_sql(scope, query.conditions, params)
+    where = where_sql(joined.filtering(scope), query.conditions, params)
     order = order_sql(scope, query.order, params, joined.order(table.name))
     source = (
         f"SELECT {_selected(scope, query, joined, params)} FROM {scope.qualifier}"
         f"{''.join(joined.joins)}{where}{order}"
         f"{limit_sql(page.offset, page.limit, params)}"
     )
-    count_from = (
-        f"SELECT 1 FROM {scope.qualifier}{''.join(joined.inner_joins)}{where}" if count else None
-    )
+    # Left joins cannot change the count, unless a `label=is.null` filter reads one.
+    filtered = condition_fields(query.conditions) & joined.related.keys()
+    counted = joined.joins if filtered else joined.inner_joins
+    count_from = f"SELECT 1 FROM {scope.qualifier}{''.join(counted)}{where}" if count else None
     sql = _main(source, f"SELECT * FROM {SOURCE}", shape, count_from=count_from)
     return Statement(sql, tuple(params.values))
 
