@@ -20,7 +20,7 @@ from postgrest.exceptions import APIError
 
 from tests.conftest import EmbeddedStack
 from tests.embedding_helpers import Blog, blog
-from tests.rest_helpers import Clients, raw, rows
+from tests.rest_helpers import Clients, raw, rows, run_sql
 
 
 @pytest.fixture
@@ -65,6 +65,96 @@ async def test_one_to_many_embeds_an_array_and_one_to_one_an_object(
         {"username": "bob", "posts": [{"id": 3, "title": "Bob's"}], "settings": None},
         {"username": "carol", "posts": [], "settings": None},
     ]
+
+
+FILMS_SQL = """
+create table public.films (id int primary key, title text not null);
+create table public.actors (id int primary key, name text not null);
+create table public.roles (
+  film_id int references public.films (id),
+  actor_id int references public.actors (id),
+  character text not null,
+  primary key (film_id, actor_id)
+);
+insert into public.films values (1, 'Heat'), (2, 'Ronin');
+insert into public.actors values (1, 'Al'), (2, 'Robert'), (3, 'Jean');
+insert into public.roles values (1, 1, 'Vincent'), (1, 2, 'Neil'), (2, 2, 'Sam'), (2, 3, 'Vincent');
+"""
+
+
+async def test_many_to_many_embeds_through_a_junction_table(
+    embedded: EmbeddedStack, clients: Clients
+) -> None:
+    """PostgREST docs' films/actors/roles: roles' foreign keys lie within its primary key, so
+    it relates films and actors (many-to-many); it is embeddable itself as well."""
+    await run_sql(embedded, FILMS_SQL)
+    anon = await clients.connect(service=True)
+    films = rows(
+        await anon.table("films")
+        .select("title, actors(name), roles(character)")
+        .order("id")
+        .order("id", foreign_table="actors")
+        .order("actor_id", foreign_table="roles")
+        .execute()
+    )
+    assert films == [
+        {
+            "title": "Heat",
+            "actors": [{"name": "Al"}, {"name": "Robert"}],
+            "roles": [{"character": "Vincent"}, {"character": "Neil"}],
+        },
+        {
+            "title": "Ronin",
+            "actors": [{"name": "Robert"}, {"name": "Jean"}],
+            "roles": [{"character": "Sam"}, {"character": "Vincent"}],
+        },
+    ]
+    robert = rows(
+        await anon.table("actors")
+        .select("name, films!inner(title)")
+        .eq("films.title", "Ronin")
+        .order("id")
+        .execute()
+    )
+    assert robert == [
+        {"name": "Robert", "films": [{"title": "Ronin"}]},
+        {"name": "Jean", "films": [{"title": "Ronin"}]},
+    ]
+    hinted = rows(await anon.table("actors").select("name, films!roles(id)").eq("id", 1).execute())
+    assert hinted == [{"name": "Al", "films": [{"id": 1}]}]
+
+
+async def test_two_junction_tables_make_a_many_to_many_ambiguous(
+    embedded: EmbeddedStack, clients: Clients
+) -> None:
+    await run_sql(
+        embedded,
+        FILMS_SQL + "create table public.credits (film_id int references public.films (id),"
+        " actor_id int references public.actors (id), primary key (film_id, actor_id))",
+    )
+    anon = await clients.connect()
+    with pytest.raises(APIError) as ambiguous:
+        await anon.table("films").select("actors(name)").execute()
+    assert ambiguous.value.details == [
+        {
+            "cardinality": "many-to-many",
+            "embedding": "films with actors",
+            "relationship": (
+                "credits using credits_film_id_fkey(film_id) and credits_actor_id_fkey(actor_id)"
+            ),
+        },
+        {
+            "cardinality": "many-to-many",
+            "embedding": "films with actors",
+            "relationship": (
+                "roles using roles_film_id_fkey(film_id) and roles_actor_id_fkey(actor_id)"
+            ),
+        },
+    ]
+    assert ambiguous.value.hint == (
+        "Try changing 'actors' to one of the following: 'actors!credits', 'actors!roles'."
+        " Find the desired relationship in the 'details' key."
+    )
 
 
 async def test_embeds_nest(clients: Clients, data: Blog) -> None:

@@ -6,6 +6,8 @@ role, so RLS applies to the embedded rows as to the parent's.
   ON TRUE`, selected as `row_to_json(e.*)::jsonb` (null when there is no row);
 - to-many (one-to-many): `LEFT JOIN LATERAL (SELECT json_agg(e)::jsonb AS e FROM (SELECT ...
   ORDER BY ... LIMIT ...) AS e) AS e ON TRUE`, selected as `COALESCE(e.e, '[]')`;
+- many-to-many: like to-many, the junction table joined to the embedded one (Plan.hs
+  getJoinConditions, QueryBuilder.hs fromF);
 - `!inner` makes it an INNER join (`ON e.e IS NOT NULL` for to-many), so parents without a
   matching (visible, filtered) row are left out, and counted out.
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from gateway.embedded.rest import errors, relationships
 from gateway.embedded.rest.grammar import EmbedPath, Refinement
+from gateway.embedded.rest.relationships import Relationship
 from gateway.embedded.rest.schema import Snapshot
 from gateway.embedded.rest.selects import Embed
 from gateway.embedded.rest.sql import (
@@ -134,12 +137,11 @@ class Planner:
         row_alias = f"{target.name}_{depth}"
         scope = Scope(ident(row_alias), row_alias, target.columns)
         agg = ident(f"pgrst_{self._count}_{embed.label}")
+        junction = ident(f"pgrst_{self._count}_junction")
         refinement = self.refinements.get(path, _NONE)
         nested = self.plan(scope, target.name, embed.embeds, path)
-        conditions = [
-            f"{scope.qualifier}.{ident(fcol)} = {parent.qualifier}.{ident(col)}"
-            for col, fcol in rel.columns
-        ]
+        source, through = _correlation(rel, parent, scope, junction, snapshot.schema)
+        conditions = [f"{near} = {far}" for near, far in source]
         where = where_sql(nested.filtering(scope), refinement.conditions, self.params)
         where = (where + " AND " if where else " WHERE ") + " AND ".join(conditions)
         columns = select_sql(scope, embed.select, self.params) if embed.select else ""
@@ -153,7 +155,7 @@ class Planner:
             page = limit_sql(refinement.offset or 0, limit, self.params)
         sub = (
             f"SELECT {selected or scope.qualifier + '.*'} "
-            f"FROM {qualified(snapshot.schema, target.name)} AS {scope.qualifier}"
+            f"FROM {qualified(snapshot.schema, target.name)} AS {scope.qualifier}{through}"
             f"{''.join(nested.joins)}{where}{order}{page}"
         )
         inner = embed.join == "inner"
@@ -171,6 +173,34 @@ class Planner:
             joined.inner_joins.append(join)
         if selected:  # `name()` selects nothing: it only joins (and filters, with !inner)
             joined.selects.append(f"{value} AS {ident(embed.label)}")
-        joined.parent_columns.update(col for col, _ in rel.columns)
+        joined.parent_columns.update(parent_column for _, parent_column in source_columns(rel))
         agg_scope = Scope(agg, embed.label, target.columns)
         joined.related[embed.label] = Related(agg_scope, rel.to_one, target.name)
+
+
+def source_columns(rel: Relationship) -> list[tuple[str, str]]:
+    """(column of the embedded side, column of the parent) pairs the parent is matched on:
+    the foreign key's, or for a many-to-many the junction's columns referencing the parent."""
+    if rel.junction is not None:
+        return [(junction_col, col) for col, junction_col in rel.junction.source]
+    return [(fcol, col) for col, fcol in rel.columns]
+
+
+def _correlation(
+    rel: Relationship, parent: Scope, scope: Scope, junction: str, schema: str
+) -> tuple[list[tuple[str, str]], str]:
+    """The conditions tying the embedded rows to their parent row, and (for a many-to-many)
+    the join of the junction table to the embedded table, after its FROM item."""
+    near = junction if rel.junction is not None else scope.qualifier
+    pairs = [
+        (f"{near}.{ident(mine)}", f"{parent.qualifier}.{ident(theirs)}")
+        for mine, theirs in source_columns(rel)
+    ]
+    if rel.junction is None:
+        return pairs, ""
+    on = " AND ".join(
+        f"{junction}.{ident(junction_col)} = {scope.qualifier}.{ident(col)}"
+        for col, junction_col in rel.junction.target
+    )
+    table = qualified(schema, rel.junction.table)
+    return pairs, f" JOIN {table} AS {junction} ON {on}"

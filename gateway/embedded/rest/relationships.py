@@ -2,9 +2,10 @@
 each foreign key gives a many-to-one (or one-to-one, when its columns are unique) from the
 referencing table and the inverse one-to-many (or one-to-one) from the referenced one; and
 `find` picks the one an embed names, with PostgREST's errors when none or several match
-(PostgREST src/library/PostgREST/SchemaCache.hs allM2OandO2ORels, addInverseRels;
-Plan.hs findRel; Error.hs NoRelBetween, AmbiguousRelBetween). Foreign keys into other
-schemas, views and many-to-many through junction tables are not embedded here.
+and a many-to-many between two tables through a junction table whose foreign keys to both
+lie within its primary key (PostgREST src/library/PostgREST/SchemaCache.hs
+allM2OandO2ORels, addInverseRels, addM2MRels; Plan.hs findRel; Error.hs NoRelBetween,
+AmbiguousRelBetween). Foreign keys into other schemas and views are not embedded here.
 """
 
 from __future__ import annotations
@@ -43,39 +44,65 @@ where c.contype = 'f'
   and other.relnamespace = $1::text::regnamespace
 """
 
-_RANK = {"one-to-many": 0, "many-to-one": 1, "one-to-one": 2}
+_RANK = {"one-to-many": 0, "many-to-one": 1, "one-to-one": 2, "many-to-many": 3}
+Pairs = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Junction:
+    """The table between the two sides of a many-to-many, and its foreign keys to each:
+    `source` pairs each column of the origin with the junction column referencing it,
+    `target` each column of the foreign table with its junction column."""
+
+    table: str
+    constraint1: str
+    constraint2: str
+    source: Pairs
+    target: Pairs
 
 
 @dataclass(frozen=True)
 class Relationship:
     """From `table` to `foreign_table` through `constraint`; `columns` pairs each column of
-    `table` with the `foreign_table` column it meets."""
+    `table` with the `foreign_table` column it meets (none for a many-to-many, which goes
+    through `junction`)."""
 
     table: str
     foreign_table: str
     constraint: str
-    columns: tuple[tuple[str, str], ...]
-    cardinality: str  # "many-to-one" | "one-to-many" | "one-to-one"
+    columns: Pairs
+    cardinality: str  # "many-to-one" | "one-to-many" | "one-to-one" | "many-to-many"
     is_self: bool
+    junction: Junction | None = None
 
     @property
     def to_one(self) -> bool:
         """Embeds as an object (or null) rather than an array."""
-        return self.cardinality != "one-to-many"
+        return self.cardinality in ("many-to-one", "one-to-one")
 
     def _single(self, index: int) -> str | None:
         return self.columns[0][index] if len(self.columns) == 1 else None
 
+    @property
+    def hint(self) -> str:
+        """What `!hint` picks this relationship out with, in an ambiguity error's hint."""
+        return self.junction.table if self.junction else self.constraint
+
     def details(self) -> dict[str, str]:
         """PostgREST's compressedRel, listed in an ambiguity error."""
-        cols = ", ".join(c for c, _ in self.columns)
-        fcols = ", ".join(f for _, f in self.columns)
+        if self.junction is not None:
+            j = self.junction
+            cols1 = ", ".join(c for _, c in j.source)
+            cols2 = ", ".join(c for _, c in j.target)
+            how = f"{j.table} using {j.constraint1}({cols1}) and {j.constraint2}({cols2})"
+        else:
+            cols = ", ".join(c for c, _ in self.columns)
+            fcols = ", ".join(f for _, f in self.columns)
+            how = f"{self.constraint} using {self.table}({cols}) and {self.foreign_table}({fcols})"
         return {
             "cardinality": self.cardinality,
             "embedding": f"{self.table} with {self.foreign_table}",
-            "relationship": (
-                f"{self.constraint} using {self.table}({cols}) and {self.foreign_table}({fcols})"
-            ),
+            "relationship": how,
         }
 
     def matches(self, target: str, hint: str | None) -> bool:
@@ -89,6 +116,8 @@ class Relationship:
             return (
                 target == self.foreign_table and self.cardinality == "one-to-many" and hint == fcol
             )
+        if self.junction is not None:  # by the foreign table, and its junction as the hint
+            return target == self.foreign_table and hint in (None, self.junction.table)
         if hint is None:
             return target in (self.foreign_table, self.constraint, col)
         return target == self.foreign_table and hint in (self.constraint, col, fcol)
@@ -98,7 +127,9 @@ def _sort_key(rel: Relationship) -> tuple[str, bool, int, str]:
     return (rel.foreign_table, rel.is_self, _RANK[rel.cardinality], rel.constraint)
 
 
-async def load(conn: asyncpg.Connection, schema: str) -> dict[str, list[Relationship]]:
+async def load(
+    conn: asyncpg.Connection, schema: str, primary_keys: Mapping[str, tuple[str, ...]]
+) -> dict[str, list[Relationship]]:
     """Every relationship of `schema`'s tables, by origin table."""
     found: dict[str, list[Relationship]] = {}
     for row in await conn.fetch(_FOREIGN_KEYS_SQL, schema):
@@ -114,9 +145,39 @@ async def load(conn: asyncpg.Connection, schema: str) -> dict[str, list[Relation
             Relationship(other, table, row["conname"], inverse, backward, is_self),
         ):
             found.setdefault(rel.table, []).append(rel)
+    for rel in _many_to_many(found, primary_keys):
+        found.setdefault(rel.table, []).append(rel)
     for rels in found.values():
         rels.sort(key=_sort_key)
     return found
+
+
+def _many_to_many(
+    found: Mapping[str, Sequence[Relationship]], primary_keys: Mapping[str, tuple[str, ...]]
+) -> list[Relationship]:
+    """A pair of the junction's foreign keys whose columns all lie within its primary key
+    relates the two tables they reference (PostgREST's addM2MRels)."""
+    made: list[Relationship] = []
+    for junction, rels in found.items():
+        outgoing = [r for r in rels if r.cardinality == "many-to-one"]
+        key = set(primary_keys.get(junction, ()))
+        for first in outgoing:
+            for second in outgoing:
+                used = {c for c, _ in first.columns} | {c for c, _ in second.columns}
+                if first.constraint == second.constraint or not used <= key:
+                    continue
+                link = Junction(
+                    junction,
+                    first.constraint,
+                    second.constraint,
+                    tuple((f, c) for c, f in first.columns),
+                    tuple((f, c) for c, f in second.columns),
+                )
+                origin, other = first.foreign_table, second.foreign_table
+                made.append(
+                    Relationship(origin, other, "", (), "many-to-many", origin == other, link)
+                )
+    return made
 
 
 def find(
@@ -132,7 +193,7 @@ def find(
     if len(matched) == 1:
         return matched[0]
     if matched:
-        hints = [f"'{rel.foreign_table}!{rel.constraint}'" for rel in matched]
+        hints = [f"'{rel.foreign_table}!{rel.hint}'" for rel in matched]
         raise errors.ambiguous_relationship(
             origin, target, [rel.details() for rel in matched], hints
         )

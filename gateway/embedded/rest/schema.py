@@ -180,8 +180,8 @@ async def load_snapshot(conn: asyncpg.Connection, schema: str) -> Snapshot:
         routine_rows = await conn.fetch(_ROUTINES_SQL, schema)
         relids = [r["return_relid"] for r in routine_rows if r["returns_composite"]]
         composite_rows = await conn.fetch(_COMPOSITE_COLUMNS_SQL, relids)
-        rels = await relationships.load(conn, schema)
-    keys = {r["table_name"]: tuple(r["columns"]) for r in pk_rows}
+        keys = {r["table_name"]: tuple(r["columns"]) for r in pk_rows}
+        rels = await relationships.load(conn, schema, keys)
     tables: dict[str, Table] = {}
     for r in column_rows:
         table = tables.setdefault(
