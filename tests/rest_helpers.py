@@ -33,6 +33,8 @@ create table public.todos (
   search tsvector generated always as (to_tsvector('english', title)) stored
 );
 alter table public.todos enable row level security;
+-- Supabase's default privileges give anon everything; these tests want anon to have nothing.
+revoke all on public.todos from anon;
 grant select, insert, update, delete on public.todos to authenticated, service_role;
 create policy "owners read their todos" on public.todos for select to authenticated
   using (owner_id = (select auth.uid()));

@@ -32,6 +32,7 @@ create table public.notes (
 );
 alter table public.notes replica identity full;
 alter table public.notes enable row level security;
+revoke all on public.notes from anon, authenticated;  -- undo Supabase's default privileges
 grant select (id, owner, body) on public.notes to authenticated;
 create policy "owners read their notes" on public.notes for select to authenticated
   using (owner = (select auth.uid()));

@@ -203,13 +203,15 @@ async def test_paths_methods_and_media_types_outside_the_api(
     assert (csv.status, csv.json()["code"]) == (406, "PGRST107")
 
 
-async def test_embedding_and_aggregates_are_refused_clearly(
+async def test_spreads_and_aggregates_are_refused_clearly(
     embedded: EmbeddedStack, service: AsyncClient
 ) -> None:
-    with pytest.raises(APIError) as embed:
-        await service.table("chats").select("id, chat_members(user_id)").execute()
-    assert embed.value.code == "PGRST100"
-    assert embed.value.message == "Resource embedding is not supported by the embedded Data API"
+    with pytest.raises(APIError) as spread:
+        await service.table("chats").select("id, ...chat_members(user_id)").execute()
+    assert spread.value.code == "PGRST100"
+    assert spread.value.message == (
+        "A spread embedding (...) is not supported by the embedded Data API"
+    )
     with pytest.raises(APIError) as aggregate:
         await service.table("todos").select("count()").execute()
     assert aggregate.value.code == "PGRST123"

@@ -50,6 +50,15 @@ end
 $$;
 
 grant usage on schema public to anon, authenticated, service_role;
+
+-- Supabase's default privileges: whatever the bootstrapping role (the embedded `postgres`,
+-- which also runs the migrations) creates in public is granted to the API roles, and RLS
+-- decides the rest, as supabase/postgres migrations/db/init-scripts/
+-- 00000000000000-initial-schema.sql sets them (run there as `postgres`). Idempotent.
+alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
+alter default privileges in schema public grant all on functions to anon, authenticated, service_role;
+alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
+
 create schema if not exists extensions;
 grant usage on schema extensions to anon, authenticated, service_role;
 

@@ -5,6 +5,12 @@ A channel is registered synchronously when it joins (right after the join reply 
 so every change committed after the client saw its join reply finds the channel here:
 active, or pending, in which case the change waits in the channel's queue until the
 validation settles.
+
+A table added to the publication later is first seen as a change of a table no subscribed
+channel knows: `stale()` names the channels whose bindings (`table: '*'`, a schema-wide or
+`like` pattern) cover it, and they are validated again (pending meanwhile, so that change
+waits for them too). Supabase re-subscribes every channel once its subscription manager sees
+the publication's tables change, within a minute (subscription_manager.ex `:check_oids`).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ class ChannelEntry:
     task: asyncio.Task[None] | None = None
     jobs: collections.deque[ChangeJob] = field(default_factory=collections.deque)
     worker: asyncio.Task[None] | None = None  # drains `jobs` (pgc_worker)
+    known: set[Entity] = field(default_factory=set)  # tables its validations have considered
 
     def covers(self, schema: str, table: str) -> bool:
         return any(spec.covers(schema, table) for _, spec in self.bindings)
@@ -42,6 +49,7 @@ class Registry:
         self._entries: dict[Channel, ChannelEntry] = {}
         self._by_entity: dict[Entity, dict[ChannelEntry, list[Subscription]]] = {}
         self._pending: dict[ChannelEntry, None] = {}
+        self._checked: set[Entity] = set()  # tables no active channel has left to validate
 
     def entry(self, channel: Channel) -> ChannelEntry | None:
         return self._entries.get(channel)
@@ -51,7 +59,12 @@ class Registry:
 
     def add(self, entry: ChannelEntry) -> None:
         self._entries[entry.channel] = entry
+        self.mark_pending(entry)
+
+    def mark_pending(self, entry: ChannelEntry) -> None:
+        """Changes that may concern the channel wait for its (re)validation to settle."""
         self._pending[entry] = None
+        entry.settled.clear()
 
     def remove(self, channel: Channel) -> ChannelEntry | None:
         entry = self._entries.pop(channel, None)
@@ -68,6 +81,8 @@ class Registry:
             return
         self._unindex(entry)
         entry.subscriptions, entry.claims = subscriptions, claims
+        entry.known.update(sub.entity for sub in subscriptions)
+        self._checked.clear()
         for sub in subscriptions:
             self._by_entity.setdefault(sub.entity, {}).setdefault(entry, []).append(sub)
 
@@ -83,6 +98,26 @@ class Registry:
                 if not subscribers:
                     del self._by_entity[entity]
 
+    def stale(self, schema: str, table: str) -> list[ChannelEntry]:
+        """Subscribed channels whose bindings cover this published table but whose last
+        validation did not consider it (it joined the publication since): each is reported
+        once per table. O(1) once a table has been checked, until a channel (re)subscribes."""
+        entity = (schema, table)
+        if entity in self._checked:
+            return []
+        found = [
+            entry
+            for entry in self._entries.values()
+            if entry.subscriptions
+            and entry not in self._pending
+            and entity not in entry.known
+            and entry.covers(schema, table)
+        ]
+        for entry in found:
+            entry.known.add(entity)
+        self._checked.add(entity)
+        return found
+
     def wants(self, schema: str, table: str) -> bool:
         """Could a change of this table go to anyone (now or once validations settle)?"""
         if (schema, table) in self._by_entity:
@@ -92,10 +127,14 @@ class Registry:
     def candidates(self, schema: str, table: str, action: str) -> list[ChannelEntry]:
         """Channels subscribed to this table and action, in join order, then the channels
         still being validated that could be."""
-        active = [
-            entry
+        active = {
+            entry: None
             for entry, subs in self._by_entity.get((schema, table), {}).items()
             if any(sub.action in ("*", action) for sub in subs)
+        }
+        pending = [
+            entry
+            for entry in self._pending
+            if entry.covers(schema, table) and entry not in active  # re-validating: once
         ]
-        pending = [entry for entry in self._pending if entry.covers(schema, table)]
-        return active + pending
+        return [*active, *pending]

@@ -75,8 +75,9 @@ class Workers:
 
     async def _drain(self, entry: ChannelEntry) -> None:
         try:
-            await entry.settled.wait()  # a joining channel's changes wait for its validation
             while entry.jobs:
+                # A joining (or re-validating) channel's changes wait for its validation.
+                await entry.settled.wait()
                 batch = [entry.jobs.popleft() for _ in range(min(BATCH, len(entry.jobs)))]
                 try:
                     await deliver(self.checks, entry, batch)

@@ -7,7 +7,9 @@ task, which pushes `system` "Subscribed to PostgreSQL" or Supabase's error. Chan
 could concern a still-validating channel wait in that channel's queue for the validation,
 so a row committed after the client saw its join reply is never missed, and arrives after
 the system message. Token refreshes re-subscribe with the new claims (Supabase upserts the
-claims the same way).
+claims the same way). A table added to the publication later re-subscribes the channels
+whose wildcard bindings cover it, when its first change arrives (pgc_registry.stale); they
+get "Subscribed to PostgreSQL" again, as Supabase's re-subscription pushes it.
 
 Concurrency: `submit()` (called by the feed in commit order) only appends to a queue; one
 task routes it in order, in batches, to each concerned channel's own queue (pgc_dispatch),
@@ -87,6 +89,10 @@ class PostgresChanges:
     def submit(self, change: RowChange, transaction: Transaction) -> None:
         """A committed row change of a published table and its transaction, in commit order:
         queued, never awaited."""
+        for entry in self.registry.stale(change.schema, change.table):
+            # A table published since this channel subscribed, which its wildcard covers.
+            self.registry.mark_pending(entry)
+            self._subscribe(entry)
         if not self.registry.wants(change.schema, change.table):
             return
         self._queue.append((change, transaction))

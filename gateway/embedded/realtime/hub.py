@@ -24,6 +24,8 @@ Internal API for Postgres Changes and Broadcast from Database (used by the WAL s
   `obs.channel_left(ch)` when it leaves/closes/its socket dies, and
   `obs.channel_token_changed(ch)` after an `access_token` refresh — each only for channels
   with postgres_changes bindings. Observers must not block; schedule async work yourself.
+- `hub.replication`: the change feed sets its status here at start-up; channels joined with
+  `config.broadcast.replication_ready` are told once it runs (`replication`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from aiohttp import WSCloseCode, web
 
 from gateway.embedded.realtime.limits import TOO_MANY_MESSAGES, TenantLimits
 from gateway.embedded.realtime.presence import Diff, PresenceRegistry
+from gateway.embedded.realtime.replication import NoReplication, ReplicationProbe
 from gateway.embedded.realtime.serializer import Frame, Serializer, UserBroadcast, dumps
 from gateway.embedded.realtime.settings import RealtimeSettings
 
@@ -80,6 +83,7 @@ class Hub:
         self._topics: dict[PubsubKey, dict[Channel, None]] = {}
         self._observers: list[ChannelObserver] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self.replication: ReplicationProbe = NoReplication()
 
     def configure(self, settings: RealtimeSettings) -> None:
         """New settings (before any socket connects), and quota counters that follow them."""

@@ -2,7 +2,8 @@
 
 Join order (§2.2): topic name, tenant quotas (users, joins/s), channel limit, token
 confirmation, private read authorization, replay check; then subscribe, reply
-`{"postgres_changes": [...]}`, push `presence_state` when presence is enabled (and within
+`{"postgres_changes": [...]}`, the replication-ready notice when asked for (`replication`),
+push `presence_state` when presence is enabled (and within
 the presence rate), and tell CDC observers. A failed join is answered after the
 channel-error backoff, as Supabase does; one over the joins rate then closes the socket.
 """
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSCloseCode
 
 from gateway.embedded.keys import Claims, TokenError
-from gateway.embedded.realtime import replay, tokens
+from gateway.embedded.realtime import replay, replication, tokens
 from gateway.embedded.realtime.authorization import AuthorizationError, Policies, read_policies
 from gateway.embedded.realtime.channel import Channel, PostgresBinding
 from gateway.embedded.realtime.limits import JOINS_CODE, TOO_MANY_PRESENCE
@@ -73,6 +74,7 @@ class JoinParams:
     presence_key: str
     self_broadcast: bool
     ack_broadcast: bool
+    replication_ready: bool
     replay_requested: bool
     replay: Mapping[str, Any] | None
     postgres_changes: list[PostgresBinding]
@@ -94,6 +96,7 @@ class JoinParams:
             presence_key=str(uuid.uuid1()) if key in (None, "") else str(key),
             self_broadcast=_flag(broadcast.get("self")),
             ack_broadcast=_flag(broadcast.get("ack")),
+            replication_ready=_flag(broadcast.get("replication_ready")),
             replay_requested="replay" in broadcast,
             replay=broadcast["replay"] if isinstance(broadcast.get("replay"), dict) else None,
             postgres_changes=_bindings(config, sub_topic, legacy),
@@ -154,7 +157,9 @@ async def _authorize_read(conn: Connection, channel: Channel, policies: Policies
         raise _unauthorized(channel.sub_topic)
 
 
-async def _build(conn: Connection, msg: Inbound) -> tuple[Channel, list[replay.Replayed]]:
+async def _build(
+    conn: Connection, msg: Inbound
+) -> tuple[Channel, JoinParams, list[replay.Replayed]]:
     sub_topic = msg.topic.removeprefix("realtime:")
     if not sub_topic:
         raise JoinError("TopicNameRequired", "You must provide a topic name")
@@ -196,7 +201,7 @@ async def _build(conn: Connection, msg: Inbound) -> tuple[Channel, list[replay.R
             except replay.ReplayError as err:
                 raise JoinError("UnableToReplayMessages", str(err)) from None
             channel.replayed_ids = frozenset(message.id for message in replayed)
-    return channel, replayed
+    return channel, params, replayed
 
 
 async def join(conn: Connection, msg: Inbound) -> None:
@@ -205,7 +210,7 @@ async def join(conn: Connection, msg: Inbound) -> None:
     if previous is not None:
         previous.close()
     try:
-        channel, replayed = await _build(conn, msg)
+        channel, params, replayed = await _build(conn, msg)
     except Exception as exc:
         if isinstance(exc, JoinError):
             log.info("join of %s refused: %s", msg.topic, exc.code)
@@ -226,6 +231,8 @@ async def join(conn: Connection, msg: Inbound) -> None:
     channel.reply(msg.ref, "ok", {"postgres_changes": entries})
     channel.schedule_token_check()
     replay.push(channel, replayed)
+    if params.replication_ready:  # before presence_state, as Supabase queues it first
+        replication.notify_when_ready(channel)
     if channel.presence_enabled and (not channel.private or channel.policies.presence_read):
         if not hub.limits.presence_allowed():
             channel.shutdown(TOO_MANY_PRESENCE)

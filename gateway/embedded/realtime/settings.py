@@ -58,6 +58,9 @@ class RealtimeSettings:
     postgres_changes_filter_timeout_ms: int = 250
     """Longest one channel's column filters may take on one change (embedded limit: Supabase
     has none); a channel whose filters take longer is shut down."""
+    replication_ready_timeout_seconds: float = 60.0
+    """How long a channel joined with `broadcast.replication_ready` waits for the change feed
+    before it is shut down (Supabase's `replication_ready_timeout`, one minute)."""
     postgres_changes_queue_max: int = 10_000
     """Changes waiting for one channel's RLS and filter checks; a channel further behind is
     shut down (embedded limit), so it never holds anyone else up."""

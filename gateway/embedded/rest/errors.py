@@ -90,12 +90,30 @@ def media_type_error(accepted: list[str]) -> ApiError:
     )
 
 
-def not_embedded(resource: str) -> ApiError:
+def not_embedded(resource: str, alias: str | None = None) -> ApiError:
+    """`alias`: the resource is embedded, but under this alias, which filters must use."""
+    if alias is not None:
+        return ApiError(
+            400,
+            "PGRST108",
+            f"'{resource}' is not an embedded resource in this request",
+            details="Target names are not allowed in filters if they have an alias",
+            hint=f"Change '{resource}' to '{alias}' in filters, orders or limits.",
+        )
     return ApiError(
         400,
         "PGRST108",
         f"'{resource}' is not an embedded resource in this request",
         hint=f"Verify that '{resource}' is included in the 'select' query parameter.",
+    )
+
+
+def related_order_not_to_one(origin: str, target: str) -> ApiError:
+    return ApiError(
+        400,
+        "PGRST118",
+        f"A related order on '{target}' is not possible",
+        details=f"'{origin}' and '{target}' do not form a many-to-one or one-to-one relationship",
     )
 
 
@@ -142,15 +160,47 @@ def openapi_disabled() -> ApiError:
     return ApiError(404, "PGRST126", "Root endpoint metadata is disabled")
 
 
-def embedding_not_supported(resource: str) -> ApiError:
-    # PostgREST would embed; this subset says so plainly instead of guessing.
+def embedding_not_supported(resource: str, what: str) -> ApiError:
+    # PostgREST would do it; this subset says so plainly instead of guessing.
     return query_param_error(
-        "Resource embedding is not supported by the embedded Data API",
-        f"'{resource}' is a resource embedding; query the related table separately",
+        f"{what} is not supported by the embedded Data API",
+        f"'{resource}' needs it; query the related table separately",
     )
 
 
 # Schema cache errors (PGRST2xx) -----------------------------------------------------
+
+
+def no_relationship(
+    origin: str, target: str, hint: str | None, schema: str, *, suggestion: str | None
+) -> ApiError:
+    using = f"' using the hint '{hint}" if hint else ""
+    return ApiError(
+        400,
+        "PGRST200",
+        f"Could not find a relationship between '{origin}' and '{target}' in the schema cache",
+        details=(
+            f"Searched for a foreign key relationship between '{origin}' and '{target}{using}'"
+            f" in the schema '{schema}', but no matches were found."
+        ),
+        hint=suggestion,
+    )
+
+
+def ambiguous_relationship(
+    origin: str, target: str, details: list[dict[str, str]], hints: list[str]
+) -> ApiError:
+    return ApiError(
+        300,
+        "PGRST201",
+        f"Could not embed because more than one relationship was found for '{origin}' and"
+        f" '{target}'",
+        details=details,
+        hint=(
+            f"Try changing '{target}' to one of the following: {', '.join(hints)}. Find the"
+            " desired relationship in the 'details' key."
+        ),
+    )
 
 
 def function_not_found(

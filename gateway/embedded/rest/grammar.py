@@ -1,16 +1,18 @@
-"""A Data API query string parsed into typed parts, as PostgREST's QueryParams: select,
-filters and and/or trees, order, limit/offset, columns, on_conflict and RPC arguments."""
+"""A Data API query string parsed into typed parts, as PostgREST's QueryParams: select (with
+embedded resources), filters and and/or trees, order, limit/offset, columns, on_conflict and
+RPC arguments; the filters, order, limit and offset of each embedded resource apart."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode
 
-from gateway.embedded.rest import filters, syntax
+from gateway.embedded.rest import filters, selects, syntax
 from gateway.embedded.rest.errors import not_embedded
+from gateway.embedded.rest.selects import Embed
 from gateway.embedded.rest.syntax import Condition, Cursor, Field, OrderTerm, SelectItem
 
 RESERVED = ("select", "columns", "on_conflict")
@@ -22,9 +24,23 @@ _INTEGER = re.compile(r"\s*-?[0-9]+\s*")
 T = TypeVar("T")
 
 
+EmbedPath = tuple[str, ...]  # labels of nested embeds, outermost first
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """What `<path>.<filter>`, `<path>.order`, `<path>.limit` and `<path>.offset` ask of one
+    embedded resource."""
+
+    conditions: tuple[Condition, ...] = ()
+    order: tuple[OrderTerm, ...] = ()
+    limit: int | None = None
+    offset: int | None = None
+
+
 @dataclass(frozen=True)
 class QueryParams:
-    select: tuple[SelectItem, ...]
+    select: tuple[SelectItem, ...]  # the columns; empty when only resources are embedded
     conditions: tuple[Condition, ...]  # root filters and logic trees, all ANDed
     order: tuple[OrderTerm, ...]
     limit: int | None
@@ -33,6 +49,8 @@ class QueryParams:
     on_conflict: tuple[str, ...] | None
     rpc_args: tuple[tuple[str, str], ...]  # GET/HEAD rpc: parameters that are not filters
     canonical: str
+    embeds: tuple[Embed, ...] = ()
+    refinements: Mapping[EmbedPath, Refinement] = field(default_factory=dict)
 
     @property
     def select_all(self) -> bool:
@@ -74,12 +92,34 @@ def _first(pairs: Sequence[tuple[str, str]], name: str) -> str | None:
     return next((v for k, v in pairs if k == name), None)
 
 
+@dataclass
+class _Parts:
+    """One embed path's parts, gathered while the query string is read."""
+
+    conditions: list[Condition] = field(default_factory=list)
+    order: tuple[OrderTerm, ...] = ()
+    limit: int | None = None
+    offset: int | None = None
+
+    def freeze(self) -> Refinement:
+        return Refinement(tuple(self.conditions), self.order, self.limit, self.offset)
+
+
+def _check_embedded(path: EmbedPath, embeds: tuple[Embed, ...]) -> None:
+    """Every step of the path names an embed of the level above, by its alias if it has one."""
+    level = embeds
+    for label in path:
+        found = next((e for e in level if e.label == label), None)
+        if found is None:
+            aliased = next((e for e in level if e.name == label and e.alias), None)
+            raise not_embedded(label, aliased.alias if aliased else None)
+        level = found.embeds
+
+
 def parse_query(pairs: Sequence[tuple[str, str]], *, rpc_read: bool = False) -> QueryParams:
     params = [(k, v) for k, v in pairs if k not in GATEWAY_PARAMS]
-    embedded: list[str] = []
-    order: tuple[OrderTerm, ...] = ()
-    logic: list[Condition] = []
-    limit = offset = None
+    root = _Parts()
+    parts: dict[EmbedPath, _Parts] = {}
     filter_params: list[tuple[str, str]] = []
     for key, value in params:
         if key in RESERVED:
@@ -88,24 +128,24 @@ def parse_query(pairs: Sequence[tuple[str, str]], *, rpc_read: bool = False) -> 
         if last not in EMBEDDABLE:
             filter_params.append((key, value))
             continue
-        prefix = [p for p in prefix if p != "not"] if last in ("and", "or") else prefix
-        if prefix:
-            embedded.append(prefix[0])
-        elif last == "order":
-            order = _parse("order", value, syntax.order_list)
+        negation = ""
+        if last in ("and", "or") and prefix and prefix[-1] == "not":
+            prefix, negation = prefix[:-1], "not."
+        into = parts.setdefault(tuple(prefix), _Parts()) if prefix else root
+        if last == "order":
+            into.order = _parse("order", value, selects.order_list)
         elif last == "limit":
-            limit = _integer(value)
+            into.limit = _integer(value)
         elif last == "offset":
-            offset = _integer(value)
+            into.offset = _integer(value)
         else:
-            negation = "not." if key.startswith("not.") else ""
-            logic.append(_parse("logic tree", negation + last + value, filters.logic_tree))
+            tree = _parse("logic tree", negation + last + value, filters.logic_tree)
+            into.conditions.append(tree)
 
     columns_raw, select_raw = _first(params, "columns"), _first(params, "select")
     columns = _parse("columns parameter", columns_raw, syntax.name_list) if columns_raw else None
-    select = _parse("select parameter", select_raw or "*", syntax.select_list) or (
-        SelectItem(Field("*")),
-    )
+    listed = _parse("select parameter", select_raw or "*", selects.select_list)
+    select = listed.columns or (() if listed.embeds else (SelectItem(Field("*")),))
     conditions: list[Condition] = []
     rpc_args: list[tuple[str, str]] = []
     for key, value in filter_params:
@@ -118,23 +158,27 @@ def parse_query(pairs: Sequence[tuple[str, str]], *, rpc_read: bool = False) -> 
                 rpc_args.append((target.name, value))
                 continue
             raise syntax.to_api_error("filter", value, failure) from None
+        condition = syntax.Filter(target, operation)
         if path:
-            embedded.append(path[0])
-        conditions.append(syntax.Filter(target, operation))
+            parts.setdefault(tuple(path), _Parts()).conditions.append(condition)
+        else:
+            conditions.append(condition)
     conflict_raw = _first(params, "on_conflict")
     on_conflict = (
         _parse("on_conflict parameter", conflict_raw, syntax.name_list) if conflict_raw else None
     )
-    if embedded:
-        raise not_embedded(embedded[0])
+    for embed_path in parts:
+        _check_embedded(embed_path, listed.embeds)
     return QueryParams(
         select=select,
-        conditions=(*conditions, *logic),
-        order=order,
-        limit=limit,
-        offset=offset,
+        conditions=(*conditions, *root.conditions),
+        order=root.order,
+        limit=root.limit,
+        offset=root.offset,
         columns=columns,
         on_conflict=on_conflict,
         rpc_args=tuple(rpc_args),
         canonical=urlencode(sorted(params, key=lambda kv: kv[0])),
+        embeds=listed.embeds,
+        refinements={key: p.freeze() for key, p in parts.items()},
     )

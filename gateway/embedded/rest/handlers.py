@@ -1,37 +1,35 @@
 """The /rest/v1 endpoint: each request is authenticated, parsed, planned into one
-statement and run as one transaction under the JWT's role (so RLS decides), then
-answered as PostgREST answers it."""
+statement (embedded resources included) and run as one transaction under the JWT's role
+(so RLS decides, for embedded rows too), then answered as PostgREST answers it."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import asyncpg
 from aiohttp import web
 
 from gateway.embedded.appkeys import EmbeddedContext
 from gateway.embedded.db import as_role
-from gateway.embedded.keys import Claims
 from gateway.embedded.rest import cors, errors, responses, statements
-from gateway.embedded.rest.grammar import QueryParams, parse_query, split_query
+from gateway.embedded.rest.embedding import names_known
+from gateway.embedded.rest.grammar import QueryParams, parse_query
 from gateway.embedded.rest.identity import Authenticator
 from gateway.embedded.rest.negotiate import (
     MediaType,
-    Preferences,
-    applied_header,
-    negotiate_media,
     parse_prefer,
     request_schema,
     requested_range,
 )
-from gateway.embedded.rest.payload import Body, parse_body
+from gateway.embedded.rest.payload import Body
+from gateway.embedded.rest.request import ApiRequest, WritePlan, applied, body_shape, target
 from gateway.embedded.rest.responses import Result, content_range
 from gateway.embedded.rest.rpc import body_arguments, find_routine, query_arguments
 from gateway.embedded.rest.schema import Column, SchemaCache, Table, closest
 from gateway.embedded.rest.sql import Params, condition_fields
-from gateway.embedded.rest.statements import Payload, Shape, Statement
+from gateway.embedded.rest.statements import Embedding, Payload, Shape, Statement
 from gateway.embedded.rest.syntax import Field, SelectItem
 from gateway.embedded.role_settings import RoleSettings
 
@@ -44,61 +42,9 @@ _RPC_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
 _STALE_CACHE = ("42703", "42P01", "42883")
 
 
-@dataclass(frozen=True)
-class ApiRequest:
-    """One Data API request, once its caller, target and preferences are known."""
-
-    http: web.Request
-    claims: Claims
-    kind: str  # "table" | "rpc"
-    name: str
-    schema: str
-    profile: str | None  # echoed as Content-Profile when a profile header chose the schema
-    prefs: Preferences
-
-    @property
-    def method(self) -> str:
-        return self.http.method
-
-    @property
-    def pairs(self) -> list[tuple[str, str]]:
-        return split_query(self.http.rel_url.raw_query_string)
-
-    def media(self) -> MediaType:
-        return negotiate_media(self.http.headers.get("Accept"))
-
-    async def body(self, columns: tuple[str, ...] | None) -> Body:
-        raw = await self.http.read()
-        return parse_body(
-            raw, self.http.headers.get("Content-Type"), columns, rpc=self.kind == "rpc"
-        )
-
-
-@dataclass(frozen=True)
-class WritePlan:
-    """What a POST, PATCH or DELETE writes to which table, and what it answers with."""
-
-    query: QueryParams  # its select is the primary key for return=headers-only
-    table: Table
-    payload: Payload
-    media: MediaType
-    shape: Shape
-
-
-def _target(path: str) -> tuple[str, str]:
-    parts = path.split("/") if path else []
-    if len(parts) == 1:
-        return "table", parts[0]
-    if len(parts) == 2 and parts[0] == "rpc":
-        return "rpc", parts[1]
-    raise errors.openapi_disabled() if not parts else errors.invalid_resource_path()
-
-
-def _shape(media: MediaType, *, body: bool, scalar: bool = False, single: bool = False) -> Shape:
-    if not body:
-        return Shape("none")
-    kind = "single" if media.singular or single else "array"
-    return Shape(kind, media.strip_nulls, scalar)
+def _filtered_columns(query: QueryParams) -> set[str]:
+    """The columns root filters name (embeds' labels filter by `is.null` instead)."""
+    return condition_fields(query.conditions) - {embed.label for embed in query.embeds}
 
 
 class DataApi:
@@ -132,7 +78,7 @@ class DataApi:
         if preflight is not None:
             return preflight
         claims = self.auth.claims(http)
-        kind, name = _target(http.match_info.get("path", ""))
+        kind, name = target(http.match_info.get("path", ""))
         schema, by_profile = request_schema(http.method, http.headers)
         allowed = _TABLE_METHODS if kind == "table" else _RPC_METHODS
         if http.method not in allowed:
@@ -165,6 +111,14 @@ class DataApi:
             raise errors.table_not_found(req.schema, req.name, hint)
         return table
 
+    async def _embedding(self, req: ApiRequest, query: QueryParams) -> Embedding:
+        """The schema's relationships for the query's embeds, reloaded once if one of the
+        names is unknown (a table or foreign key added since the cache was loaded)."""
+        snapshot = await self.cache.snapshot(req.schema)
+        if not names_known(snapshot, query.embeds):
+            snapshot = await self.cache.snapshot(req.schema, stale=snapshot)
+        return Embedding(snapshot, MAX_ROWS)
+
     @staticmethod
     def _check_strict(req: ApiRequest) -> None:
         if req.prefs.strict and req.prefs.invalid:
@@ -188,7 +142,7 @@ class DataApi:
         """What a write returns: the ?select= rows, the primary key (for Location), or 1."""
         representation = req.prefs.representation
         if representation == "representation":
-            return query, _shape(media, body=True)
+            return query, body_shape(media, body=True)
         if representation == "headers-only" and req.method == "POST" and table.primary_key:
             keys = tuple(SelectItem(Field(name)) for name in table.primary_key)
             return replace(query, select=keys), Shape("array")
@@ -235,18 +189,23 @@ class DataApi:
         page = requested_range(
             req.method, req.http.headers.get("Range"), query.limit, query.offset, MAX_ROWS
         )
-        table = await self._table(req, condition_fields(query.conditions))
+        table = await self._table(req, _filtered_columns(query))
         media = req.media()
         self._check_strict(req)
         statement = statements.read(
-            table, query, page, count=req.prefs.wants_count, shape=_shape(media, body=not head)
+            table,
+            query,
+            page,
+            count=req.prefs.wants_count,
+            shape=body_shape(media, body=not head),
+            embedding=await self._embedding(req, query),
         )
         result = await self._execute(req, statement, read_only=True, singular=media.singular)
         headers = {
             "Content-Location": f"/{table.name}"
             + (f"?{query.canonical}" if query.canonical else "")
         }
-        self._applied(req, headers)
+        applied(req, headers)
         return responses.page(
             result, page.offset, headers, media=media, profile=req.profile, body=not head
         )
@@ -254,12 +213,13 @@ class DataApi:
     async def _plan_write(self, req: ApiRequest, *, with_body: bool = True) -> WritePlan:
         query = parse_query(req.pairs)
         body = await req.body(query.columns) if with_body else Body("[]", False, ())
-        table = await self._table(req, condition_fields(query.conditions) | set(body.keys))
+        table = await self._table(req, _filtered_columns(query) | set(body.keys))
         payload = self._payload(req, table, body)
         media = req.media()
         self._check_strict(req)
         returned, shape = self._returned(req, table, query, media)
-        return WritePlan(returned, table, payload, media, shape)
+        embedding = await self._embedding(req, returned)
+        return WritePlan(returned, table, payload, media, shape, embedding)
 
     async def _insert(self, req: ApiRequest) -> web.Response:
         plan = await self._plan_write(req)
@@ -271,6 +231,7 @@ class DataApi:
             plan.shape,
             resolution=req.prefs.resolution,
             conflict=conflict or table.primary_key,
+            embedding=plan.embedding,
         )
         result = await self._execute(req, statement, read_only=False, singular=plan.media.singular)
         merge = req.prefs.resolution == "merge-duplicates"
@@ -280,7 +241,7 @@ class DataApi:
         if req.prefs.representation == "headers-only":
             where = responses.location(table.name, table.primary_key, result.body)
             headers.update({"Location": where} if where else {})
-        self._applied(
+        applied(
             req,
             headers,
             resolution=bool(table.primary_key or conflict),
@@ -298,24 +259,26 @@ class DataApi:
 
     async def _update(self, req: ApiRequest) -> web.Response:
         plan = await self._plan_write(req)
-        statement = statements.update(plan.table, plan.query, plan.payload, plan.shape)
+        statement = statements.update(
+            plan.table, plan.query, plan.payload, plan.shape, embedding=plan.embedding
+        )
         result = await self._execute(
             req, statement, read_only=False, singular=plan.media.singular, limit_affected=True
         )
         total = result.page_total if req.prefs.wants_count else None
         headers = {"Content-Range": content_range(0, result.page_total, total)}
-        self._applied(req, headers, missing=True, representation=True, max_affected=True)
+        applied(req, headers, missing=True, representation=True, max_affected=True)
         return self._written(req, result, plan, headers)
 
     async def _delete(self, req: ApiRequest) -> web.Response:
         plan = await self._plan_write(req, with_body=False)  # PostgREST ignores DELETE bodies
-        statement = statements.delete(plan.table, plan.query, plan.shape)
+        statement = statements.delete(plan.table, plan.query, plan.shape, embedding=plan.embedding)
         result = await self._execute(
             req, statement, read_only=False, singular=plan.media.singular, limit_affected=True
         )
         total = result.page_total if req.prefs.wants_count else None
         headers = {"Content-Range": content_range(1, 0, total)}
-        self._applied(req, headers, representation=True, max_affected=True)
+        applied(req, headers, representation=True, max_affected=True)
         return self._written(req, result, plan, headers)
 
     @staticmethod
@@ -329,6 +292,9 @@ class DataApi:
     async def _call(self, req: ApiRequest) -> web.Response:
         invoke = req.method == "POST"
         query = parse_query(req.pairs, rpc_read=not invoke)
+        if query.embeds:
+            what = "Resource embedding on a function's result"
+            raise errors.embedding_not_supported(query.embeds[0].name, what)
         body = await req.body(query.columns) if invoke else None
         keys = set(body.keys) if body else {key for key, _ in query.rpc_args}
         routine = await find_routine(self.cache, req.schema, req.name, keys, post_json=invoke)
@@ -347,7 +313,7 @@ class DataApi:
         else:
             arguments, from_body = query_arguments(routine, query.rpc_args, params), ""
         has_body = req.method != "HEAD" and not routine.returns_void
-        shape = _shape(
+        shape = body_shape(
             media, body=has_body, scalar=not routine.composite, single=not routine.returns_set
         )
         statement = statements.call(
@@ -368,7 +334,7 @@ class DataApi:
             limit_affected=True,
         )
         headers: dict[str, str] = {}
-        self._applied(req, headers, max_affected=True)
+        applied(req, headers, max_affected=True)
         if routine.returns_void:
             headers["Content-Range"] = content_range(page.offset, result.page_total, result.total)
             return responses.respond(result, 204, headers, media=None, profile=None)
@@ -396,23 +362,3 @@ class DataApi:
         return web.Response(
             status=200, headers={"Allow": allow, "Access-Control-Allow-Origin": "*"}
         )
-
-    @staticmethod
-    def _applied(
-        req: ApiRequest,
-        headers: dict[str, str],
-        *,
-        resolution: bool = False,
-        missing: bool = False,
-        representation: bool = False,
-        max_affected: bool = False,
-    ) -> None:
-        applied = applied_header(
-            req.prefs,
-            resolution=resolution,
-            missing=missing,
-            representation=representation,
-            max_affected=max_affected,
-        )
-        if applied:
-            headers["Preference-Applied"] = applied

@@ -1,6 +1,6 @@
-"""The schema cache: tables, columns, primary keys and functions of an exposed schema,
-read from pg_catalog once and reloaded when a request names something it does not know
-(so a migration applied while the server runs is picked up on first use)."""
+"""The schema cache: tables, columns, primary keys, functions and foreign-key relationships of
+an exposed schema, read from pg_catalog once and reloaded when a request names something it
+does not know (so a migration applied while the server runs is picked up on first use)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import asyncpg
+
+from gateway.embedded.rest import relationships
+from gateway.embedded.rest.relationships import Relationship
 
 # Types are named fully qualified (search_path is emptied while loading) and without
 # length modifiers, so a text value cast to them is never truncated (char(1), bit(1)).
@@ -136,8 +139,10 @@ class Routine:
 
 @dataclass(frozen=True)
 class Snapshot:
+    schema: str
     tables: dict[str, Table]
     routines: dict[str, list[Routine]]
+    relationships: dict[str, list[Relationship]] = field(default_factory=dict)
 
 
 def _routine(
@@ -175,7 +180,8 @@ async def load_snapshot(conn: asyncpg.Connection, schema: str) -> Snapshot:
         routine_rows = await conn.fetch(_ROUTINES_SQL, schema)
         relids = [r["return_relid"] for r in routine_rows if r["returns_composite"]]
         composite_rows = await conn.fetch(_COMPOSITE_COLUMNS_SQL, relids)
-    keys = {r["table_name"]: tuple(r["columns"]) for r in pk_rows}
+        keys = {r["table_name"]: tuple(r["columns"]) for r in pk_rows}
+        rels = await relationships.load(conn, schema, keys)
     tables: dict[str, Table] = {}
     for r in column_rows:
         table = tables.setdefault(
@@ -194,7 +200,7 @@ async def load_snapshot(conn: asyncpg.Connection, schema: str) -> Snapshot:
         routine = _routine(schema, r, composites)
         if routine is not None:
             routines.setdefault(routine.name, []).append(routine)
-    return Snapshot(tables, routines)
+    return Snapshot(schema, tables, routines, rels)
 
 
 def closest(name: str, candidates: Iterable[str], cutoff: float = 0.75) -> str | None:

@@ -7,10 +7,10 @@ Every value is a bind parameter sent as text and cast in SQL to the type the col
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
-from gateway.embedded.rest.errors import undefined_column
+from gateway.embedded.rest.errors import not_embedded, undefined_column
 from gateway.embedded.rest.schema import Column
 from gateway.embedded.rest.syntax import (
     Condition,
@@ -92,6 +92,7 @@ class Scope:
     qualifier: str  # e.g. "public"."todos", or "todos" for the rows a mutation returned
     label: str  # the relation's name in error messages
     columns: Mapping[str, Column]
+    embedded: Mapping[str, str] = field(default_factory=dict)  # embed label -> its join alias
 
     def column(self, name: str) -> Column:
         found = self.columns.get(name)
@@ -156,8 +157,21 @@ def _operation_sql(scope: Scope, target: Field, op: Operation, params: Params) -
     return f"{left} {_QUANTIFIABLE[name]} {params.text(value, cast)}"
 
 
+def _null_embed(scope: Scope, condition: Filter) -> str | None:
+    """`label=is.null` / `label=not.is.null` on an embedded resource: whether it has a row
+    (PostgREST's CoercibleFilterNullEmbed); other operators name a column as usual."""
+    target, op = condition.field, condition.operation
+    alias = scope.embedded.get(target.name)
+    if alias is None or target.path or op.operator != "is" or op.value != "null":
+        return None
+    return f"{alias} IS {'' if op.negated else 'NOT '}DISTINCT FROM NULL"
+
+
 def condition_sql(scope: Scope, condition: Condition, params: Params) -> str:
     if isinstance(condition, Filter):
+        embed = _null_embed(scope, condition)
+        if embed is not None:
+            return embed
         sql = _operation_sql(scope, condition.field, condition.operation, params)
         return f"NOT {sql}" if condition.operation.negated else sql
     joiner = " AND " if condition.operator == "and" else " OR "
@@ -196,10 +210,21 @@ def select_sql(scope: Scope, items: Iterable[SelectItem], params: Params) -> str
     return ", ".join(parts)
 
 
-def order_sql(scope: Scope, terms: Iterable[OrderTerm], params: Params) -> str:
+def order_sql(
+    scope: Scope,
+    terms: Iterable[OrderTerm],
+    params: Params,
+    related: Callable[[str], Scope] | None = None,
+) -> str:
+    """ORDER BY; `related(name)` is the scope of a to-one embed a `name(field)` term orders by."""
     parts = []
     for term in terms:
-        sql = field_sql(scope, term.field, params)
+        if term.relation is not None:
+            if related is None:
+                raise not_embedded(term.relation)
+            sql = field_sql(related(term.relation), term.field, params)
+        else:
+            sql = field_sql(scope, term.field, params)
         if term.descending is not None:
             sql += " DESC" if term.descending else " ASC"
         if term.nulls:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.embedded.rest.embedding import Joined, Planner
 from gateway.embedded.rest.grammar import QueryParams
 from gateway.embedded.rest.negotiate import Range
-from gateway.embedded.rest.schema import Column, Routine, Table
+from gateway.embedded.rest.schema import Column, Routine, Snapshot, Table
 from gateway.embedded.rest.sql import (
     Params,
     Scope,
+    condition_fields,
     ident,
     limit_sql,
     order_sql,
@@ -91,16 +93,54 @@ def _main(
     )
 
 
-def read(table: Table, query: QueryParams, page: Range, *, count: bool, shape: Shape) -> Statement:
+@dataclass(frozen=True)
+class Embedding:
+    """What planning embeds needs: the schema's relationships and the server's max rows."""
+
+    snapshot: Snapshot
+    max_rows: int | None
+
+    def planner(self, query: QueryParams, params: Params) -> Planner:
+        return Planner(self.snapshot, query.refinements, params, self.max_rows)
+
+    def returned(self, table: Table, query: QueryParams, shape: Shape, params: Params) -> Returned:
+        """A write's returned rows, with their embeds planned."""
+        if shape.kind == "none" or not query.embeds:
+            return Returned(query, shape, Joined())
+        scope = Scope(ident(table.name), table.name, table.columns)
+        joined = self.planner(query, params).plan(scope, table.name, query.embeds)
+        return Returned(query, shape, joined)
+
+
+def _selected(scope: Scope, query: QueryParams, joined: Joined, params: Params) -> str:
+    """The columns, then the embedded resources (PostgREST puts those last)."""
+    columns = select_sql(scope, query.select, params) if query.select else ""
+    return ", ".join(part for part in (columns, *joined.selects) if part)
+
+
+def read(
+    table: Table,
+    query: QueryParams,
+    page: Range,
+    *,
+    count: bool,
+    shape: Shape,
+    embedding: Embedding,
+) -> Statement:
     params = Params()
     scope = Scope(qualified(table.schema, table.name), table.name, table.columns)
-    where = where_sql(scope, query.conditions, params)
+    joined = embedding.planner(query, params).plan(scope, table.name, query.embeds)
+    where = where_sql(joined.filtering(scope), query.conditions, params)
+    order = order_sql(scope, query.order, params, joined.order(table.name))
     source = (
-        f"SELECT {select_sql(scope, query.select, params)} FROM {scope.qualifier}"
-        f"{where}{order_sql(scope, query.order, params)}"
+        f"SELECT {_selected(scope, query, joined, params)} FROM {scope.qualifier}"
+        f"{''.join(joined.joins)}{where}{order}"
         f"{limit_sql(page.offset, page.limit, params)}"
     )
-    count_from = f"SELECT 1 FROM {scope.qualifier}{where}" if count else None
+    # Left joins cannot change the count, unless a `label=is.null` filter reads one.
+    filtered = condition_fields(query.conditions) & joined.related.keys()
+    counted = joined.joins if filtered else joined.inner_joins
+    count_from = f"SELECT 1 FROM {scope.qualifier}{''.join(counted)}{where}" if count else None
     sql = _main(source, f"SELECT * FROM {SOURCE}", shape, count_from=count_from)
     return Statement(sql, tuple(params.values))
 
@@ -141,37 +181,50 @@ def json_source(payload: Payload, params: Params, *, limit_one: bool = False) ->
     return sql + f"LATERAL (SELECT {names} FROM {rows}) pgrst_body"
 
 
-def _returned_columns(table: Table, query: QueryParams, shape: Shape) -> str:
+@dataclass(frozen=True)
+class Returned:
+    """What a write's rows are read back as: its select, with any embeds already planned."""
+
+    query: QueryParams
+    shape: Shape
+    joined: Joined
+
+
+def _returned_columns(table: Table, returned: Returned) -> str:
     target = qualified(table.schema, table.name)
-    if shape.kind == "none":
+    if returned.shape.kind == "none":
         return "1"
-    if query.select_all:
+    if returned.query.select_all:
         return f"{target}.*"
-    # Only what the select names: RETURNING needs SELECT rights on each returned column.
-    names = dict.fromkeys(item.field.name for item in query.select)
-    return ", ".join(f"{target}.{ident(n)}" for n in names)
+    # Only what the select names (and the embeds join on): RETURNING needs SELECT rights on
+    # each returned column.
+    names = dict.fromkeys(item.field.name for item in returned.query.select)
+    names.update(dict.fromkeys(sorted(returned.joined.parent_columns)))
+    return ", ".join(f"{target}.{ident(n)}" for n in names) or "1"
 
 
-def _returning(table: Table, query: QueryParams, shape: Shape) -> str:
-    return "RETURNING " + _returned_columns(table, query, shape)
+def _returning(table: Table, returned: Returned) -> str:
+    return "RETURNING " + _returned_columns(table, returned)
 
 
 def _mutation(
     table: Table,
-    query: QueryParams,
-    shape: Shape,
+    returned: Returned,
     mutate: str,
     params: Params,
     *,
     inserted: str = "NULL::int",
 ) -> Statement:
-    if shape.kind == "none":
+    if returned.shape.kind == "none":
         inner = f"SELECT * FROM {SOURCE}"
     else:
         scope = Scope(ident(table.name), table.name, table.columns)
+        joined = returned.joined
         inner = (
-            f"SELECT {select_sql(scope, query.select, params)} FROM {SOURCE} AS {ident(table.name)}"
+            f"SELECT {_selected(scope, returned.query, joined, params)} "
+            f"FROM {SOURCE} AS {ident(table.name)}{''.join(joined.joins)}"
         )
+    shape = returned.shape
     return Statement(_main(mutate, inner, shape, inserted=inserted), tuple(params.values))
 
 
@@ -183,8 +236,10 @@ def insert(
     *,
     resolution: str | None,
     conflict: tuple[str, ...],
+    embedding: Embedding,
 ) -> Statement:
     params = Params()
+    returned = embedding.returned(table, query, shape, params)
     names = ", ".join(ident(c.name) for c in payload.columns)
     sql = (
         f"INSERT INTO {qualified(table.schema, table.name)}"
@@ -200,37 +255,39 @@ def insert(
             sql += f"DO UPDATE SET {sets} WHERE {_UPDATED}"
         else:
             sql += "DO NOTHING"
-    sql += " " + _returning(table, query, shape)
-    return _mutation(table, query, shape, sql, params, inserted=_INSERTED if merge else "NULL::int")
+    sql += " " + _returning(table, returned)
+    return _mutation(table, returned, sql, params, inserted=_INSERTED if merge else "NULL::int")
 
 
-def update(table: Table, query: QueryParams, payload: Payload, shape: Shape) -> Statement:
+def update(
+    table: Table, query: QueryParams, payload: Payload, shape: Shape, *, embedding: Embedding
+) -> Statement:
     params = Params()
+    returned = embedding.returned(table, query, shape, params)
     target = qualified(table.schema, table.name)
     if not payload.columns:
         # Nothing to set: no rows change, but ?select= still names valid columns.
-        returned = _returned_columns(table, query, shape)
-        return _mutation(
-            table, query, shape, f"SELECT {returned} FROM {target} WHERE false", params
-        )
+        columns = _returned_columns(table, returned)
+        return _mutation(table, returned, f"SELECT {columns} FROM {target} WHERE false", params)
     sets = ", ".join(f"{ident(c.name)} = pgrst_body.{ident(c.name)}" for c in payload.columns)
     scope = Scope(target, table.name, table.columns)
     sql = (
         f"UPDATE {target} SET {sets} {json_source(payload, params)}"
-        f"{where_sql(scope, query.conditions, params)} {_returning(table, query, shape)}"
+        f"{where_sql(scope, query.conditions, params)} {_returning(table, returned)}"
     )
-    return _mutation(table, query, shape, sql, params)
+    return _mutation(table, returned, sql, params)
 
 
-def delete(table: Table, query: QueryParams, shape: Shape) -> Statement:
+def delete(table: Table, query: QueryParams, shape: Shape, *, embedding: Embedding) -> Statement:
     params = Params()
+    returned = embedding.returned(table, query, shape, params)
     target = qualified(table.schema, table.name)
     scope = Scope(target, table.name, table.columns)
     sql = (
         f"DELETE FROM {target}{where_sql(scope, query.conditions, params)} "
-        f"{_returning(table, query, shape)}"
+        f"{_returning(table, returned)}"
     )
-    return _mutation(table, query, shape, sql, params)
+    return _mutation(table, returned, sql, params)
 
 
 # Function calls ---------------------------------------------------------------------------

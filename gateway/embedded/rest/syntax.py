@@ -1,5 +1,6 @@
-"""The shared pieces of PostgREST's query-string grammar (a cursor that reports where
-parsing failed, field names, JSON paths) and the select= and order= lists."""
+"""The shared pieces of PostgREST's query-string grammar: the parsed parts' types, a cursor
+that reports where parsing failed, field names and JSON paths (select= and order= are
+parsed in `selects`)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from gateway.embedded.rest.errors import (
-    ApiError,
-    aggregates_not_allowed,
-    embedding_not_supported,
-    not_embedded,
-    query_param_error,
-)
+from gateway.embedded.rest.errors import ApiError, query_param_error
 
 
 @dataclass(frozen=True)
@@ -69,6 +64,7 @@ class OrderTerm:
     field: Field
     descending: bool | None = None
     nulls: str | None = None  # "first" / "last"
+    relation: str | None = None  # `relation(field)`: a column of a to-one embedded resource
 
 
 AGGREGATES = ("sum", "avg", "count", "max", "min")
@@ -216,81 +212,3 @@ def name_list(cur: Cursor) -> tuple[str, ...]:
     if not cur.at_end():
         cur.fail('"," or end of input')
     return tuple(names)
-
-
-# Select and order ------------------------------------------------------------------------
-
-
-def _at_item_end(cur: Cursor) -> None:
-    cur.skip_ws()
-    if not (cur.at_end() or cur.peek() in ",)"):
-        cur.fail('"::", ",", ")" or end of input')
-
-
-def _alias(cur: Cursor) -> str | None:
-    save = cur.pos
-    try:
-        name = field_name(cur)
-    except ParseFailure:
-        cur.pos = save
-        return None
-    if cur.peek() == ":" and cur.peek(2) != "::":
-        cur.pos += 1
-        return name
-    cur.pos = save
-    return None
-
-
-def select_item(cur: Cursor) -> SelectItem:
-    cur.skip_ws()
-    if cur.take("..."):
-        raise embedding_not_supported(field_name(cur))
-    alias = _alias(cur)
-    if alias is None and cur.take("*"):
-        _at_item_end(cur)
-        return SelectItem(Field("*"))
-    if cur.take("count()"):
-        raise aggregates_not_allowed()
-    target = field(cur)
-    if cur.peek() in ("(", "!"):
-        raise embedding_not_supported(target.name)
-    cast = identifier(cur) if cur.take("::") else None
-    if cur.take("."):
-        if any(cur.take(name + "()") for name in AGGREGATES):
-            raise aggregates_not_allowed()
-        cur.fail('"sum()", "avg()", "count()", "max()" or "min()"')
-    _at_item_end(cur)
-    return SelectItem(target, alias, cast)
-
-
-def select_list(cur: Cursor) -> tuple[SelectItem, ...]:
-    cur.skip_ws()
-    if cur.at_end():
-        return ()
-    items = [select_item(cur)]
-    while cur.take(","):
-        items.append(select_item(cur))
-    if not cur.at_end():
-        cur.fail('"," or end of input')
-    return tuple(items)
-
-
-def order_list(cur: Cursor) -> tuple[OrderTerm, ...]:
-    terms: list[OrderTerm] = []
-    while True:
-        target = field(cur)
-        if cur.peek() == "(":
-            raise not_embedded(target.name)
-        descending = True if cur.take(".desc") else False if cur.take(".asc") else None
-        nulls = "first" if cur.take(".nullsfirst") else "last" if cur.take(".nullslast") else None
-        cur.skip_ws()
-        terms.append(OrderTerm(target, descending, nulls))
-        if cur.take(","):
-            continue
-        if not cur.at_end():
-            cur.fail(
-                '"asc", "desc", "nullsfirst" or "nullslast"'
-                if cur.peek() == "."
-                else '"," or end of input'
-            )
-        return tuple(terms)
