@@ -6,10 +6,30 @@ The OpenAPI document is generated from these; the WebSocket frames reuse `Messag
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+# PostgreSQL's bigint (seq columns) ends here: a larger number is refused as bad input
+# instead of reaching the database (SQLSTATE 22003, an internal error).
+SEQ_MAX = 2**63 - 1
+
+
+def storable(text: str) -> str:
+    """Text PostgreSQL can store: no NUL (its text type cannot hold U+0000) and no lone
+    surrogate (JSON's "\\ud800" decodes to one; it is not a character and has no UTF-8)."""
+    if "\x00" in text:
+        raise ValueError("must not contain NUL (U+0000)")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must not contain unpaired surrogates") from None
+    return text
+
+
+StorableText = Annotated[str, AfterValidator(storable)]
 
 
 class _Model(BaseModel):
@@ -54,20 +74,24 @@ def wire_message(row: Mapping[str, Any], receiver_id: str | None = None) -> dict
 
 
 class SendBody(_Model):
-    message_text: str = Field(description="1 to limits.message_max_chars characters.")
-    client_msg_id: str | None = Field(
+    message_text: StorableText = Field(description="1 to limits.message_max_chars characters.")
+    client_msg_id: StorableText | None = Field(
         None, min_length=1, max_length=128, description="Makes retries idempotent."
     )
 
 
 class ReadBody(_Model):
-    seq: StrictInt = Field(ge=0, description="Everything up to this seq has been read.")
+    seq: StrictInt = Field(ge=0, le=SEQ_MAX, description="Everything up to this seq has been read.")
 
 
 class HistoryQuery(_Model):
     limit: int = Field(50, ge=1, description="Page size (at most limits.history_max_limit).")
-    before_seq: int | None = Field(None, ge=1, description="Page of messages before this seq.")
-    after_seq: int | None = Field(None, ge=0, description="Page of messages after this seq.")
+    before_seq: int | None = Field(
+        None, ge=1, le=SEQ_MAX, description="Page of messages before this seq."
+    )
+    after_seq: int | None = Field(
+        None, ge=0, le=SEQ_MAX, description="Page of messages after this seq."
+    )
 
     @model_validator(mode="after")
     def _one_cursor(self) -> HistoryQuery:

@@ -10,9 +10,10 @@ import json
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
+from gateway.api.models import SEQ_MAX, storable
 from gateway.errors import ErrorCode, GatewayError
 
 
@@ -22,8 +23,10 @@ class _Frame(BaseModel):
 
 class ChatFrame(_Frame):
     type: Literal["chat"]
-    message: StrictStr
-    client_msg_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
+    message: Annotated[StrictStr, AfterValidator(storable)]
+    client_msg_id: (
+        Annotated[StrictStr, AfterValidator(storable), Field(min_length=1, max_length=128)] | None
+    ) = None
     to: UUID | None = None
 
 
@@ -38,18 +41,18 @@ class TypingFrame(_Frame):
 
 class ReadFrame(_Frame):
     type: Literal["read"]
-    seq: Annotated[StrictInt, Field(ge=0)]
+    seq: Annotated[StrictInt, Field(ge=0, le=SEQ_MAX)]
     to: UUID | None = None
 
 
 class AuthFrame(_Frame):
     type: Literal["auth"]
-    token: Annotated[StrictStr, Field(min_length=1)]
+    token: Annotated[StrictStr, AfterValidator(storable), Field(min_length=1)]
 
 
 class ResumeFrame(_Frame):
     type: Literal["resume"]
-    since_seq: Annotated[StrictInt, Field(ge=0)]
+    since_seq: Annotated[StrictInt, Field(ge=0, le=SEQ_MAX)]
     peer_id: UUID | None = None
     chat_id: UUID | None = None
 
@@ -70,10 +73,7 @@ _FRAMES: dict[str, TypeAdapter[Any]] = {
 
 def parse_frame(raw: str | bytes) -> InboundFrame:
     """Decode and validate one client frame."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise GatewayError(ErrorCode.INVALID_JSON) from None
+    data = load_json(raw)
     if not isinstance(data, dict):
         raise GatewayError(ErrorCode.INVALID_REQUEST, "a frame is a JSON object with a type")
     kind = data.get("type")
@@ -85,6 +85,15 @@ def parse_frame(raw: str | bytes) -> InboundFrame:
     except PydanticValidationError as err:
         raise GatewayError(ErrorCode.INVALID_REQUEST, describe(err)) from None
     return frame
+
+
+def load_json(raw: str | bytes) -> Any:
+    """Decode a frame or body; nesting past the interpreter's recursion limit is bad JSON
+    too (json raises RecursionError, not ValueError, for it)."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise GatewayError(ErrorCode.INVALID_JSON) from None
 
 
 def describe(err: PydanticValidationError) -> str:

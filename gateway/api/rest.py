@@ -4,7 +4,6 @@ which both validate the request and generate /openapi.json."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,7 @@ from gateway.api.models import (
     SendBody,
     SendResult,
 )
-from gateway.api.protocol import describe
+from gateway.api.protocol import describe, load_json
 from gateway.auth.verifier import Identity, request_token
 from gateway.errors import ErrorCode, GatewayError
 from gateway.services import Services, services_key
@@ -62,10 +61,7 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
             raw = await request.read()
     except TimeoutError:
         raise GatewayError(ErrorCode.REQUEST_TIMEOUT) from None
-    try:
-        data = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise GatewayError(ErrorCode.INVALID_JSON) from None
+    data = load_json(raw or b"null")
     if not isinstance(data, dict):
         raise GatewayError(ErrorCode.INVALID_REQUEST, "the body must be a JSON object")
     return _validate(model, data)

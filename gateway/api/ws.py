@@ -25,6 +25,7 @@ from aiohttp import WSMessage, WSMsgType, web
 from gateway.api.actions import Actions, parse_peer
 from gateway.api.admission import Ticket, admission_key
 from gateway.api.limits import user_rates_key
+from gateway.api.models import SEQ_MAX
 from gateway.api.protocol import AuthFrame, encode, parse_frame
 from gateway.auth.verifier import Identity, request_token
 from gateway.delivery.client import Connection
@@ -52,8 +53,9 @@ def _since_seq(query: dict[str, str]) -> int | None:
     raw = query.get("since_seq")
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise GatewayError(ErrorCode.INVALID_REQUEST, "since_seq must be a non-negative integer")
+    # isdigit() alone admits "²" and other digits int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > SEQ_MAX:
+        raise GatewayError(ErrorCode.INVALID_REQUEST, "since_seq must be a non-negative bigint")
     return int(raw)
 
 

@@ -32,6 +32,10 @@ _CODES = {
     "PGRST301": ErrorCode.TOKEN_INVALID,
     "PGRST303": ErrorCode.TOKEN_EXPIRED,
     "23514": ErrorCode.MESSAGE_TOO_LONG,
+    # Values PostgreSQL cannot take (a number past bigint, U+0000 in text): the caller's
+    # input, whatever path let it through.
+    "22003": ErrorCode.INVALID_REQUEST,
+    "22P05": ErrorCode.INVALID_REQUEST,
 }
 # The Data API cannot serve now (no database connection, no schema cache): retry later.
 _UNAVAILABLE = frozenset({"PGRST000", "PGRST001", "PGRST002", "PGRST003"})
