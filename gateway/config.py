@@ -181,7 +181,7 @@ class EmbeddedConfig(_Section):
 
 class LimitsConfig(_Section):
     message_max_chars: int = Field(
-        4000, ge=1, le=32768, description="Longest message text (the database caps it at 32768)."
+        4000, ge=1, le=4000, description="Longest message text (the database caps it at 4000)."
     )
     history_max_limit: int = Field(200, ge=1, description="Largest page of history.")
     ws_max_frame_bytes: int = Field(65536, ge=1024, description="Largest inbound WebSocket frame.")

@@ -31,7 +31,9 @@ _CODES = {
     "42501": ErrorCode.FORBIDDEN,
     "PGRST301": ErrorCode.TOKEN_INVALID,
     "PGRST303": ErrorCode.TOKEN_EXPIRED,
-    "23514": ErrorCode.MESSAGE_TOO_LONG,
+    # The database's message rules (sql/…_enforce_message_body_rules.sql).
+    "22001": ErrorCode.MESSAGE_TOO_LONG,
+    "23514": ErrorCode.MESSAGE_EMPTY,
     # Values PostgreSQL cannot take (a number past bigint, U+0000 in text): the caller's
     # input, whatever path let it through.
     "22003": ErrorCode.INVALID_REQUEST,
