@@ -82,13 +82,13 @@ async def test_chat_list_is_newest_first_with_peer_and_unread_count(
     await send(db, a, ab, "a1")
     await send(db, c, ac, "c1")  # newest
     async with acting_as(db, a) as conn:
-        rows = [dict(r) for r in await conn.fetch("select * from public.list_my_chats()")]
+        rows = json.loads(await conn.fetchval("select public.list_my_chats()"))
     assert [(str(r["chat_id"]), str(r["peer_id"])) for r in rows] == [(ac, c), (ab, b)]
     assert [r["unread_count"] for r in rows] == [1, 2]  # a's own message is not unread
     assert [r["last_seq"] for r in rows] == [1, 3]
     assert rows[1]["last_message_text"] == "a1"
     async with acting_as(db, c) as conn:
-        only = await conn.fetch("select chat_id::text from public.list_my_chats()")
+        only = json.loads(await conn.fetchval("select public.list_my_chats()"))
     assert [r["chat_id"] for r in only] == [ac]
 
 
@@ -116,7 +116,9 @@ async def test_reading_clears_unread_and_is_broadcast_to_every_member(
             expected["member_ids"] = sorted([a, b])
         assert json.loads(row["payload"]) | {"id": None} == expected
     async with acting_as(db, b) as conn:
-        assert await conn.fetchval("select unread_count from public.list_my_chats()") == 0
+        assert (
+            await conn.fetchval("select (public.list_my_chats() -> 0 -> 'unread_count')::int") == 0
+        )
 
 
 async def test_an_unchanged_read_marker_broadcasts_nothing(db: asyncpg.Connection) -> None:
