@@ -26,6 +26,7 @@ class ErrorCode(Enum):
     AUTH_TIMEOUT = ErrorSpec(401, 4001, "no auth frame within the allowed time")
     TOKEN_SUBJECT_MISMATCH = ErrorSpec(403, 4003, "a refreshed token must be for the same user")
     ORIGIN_FORBIDDEN = ErrorSpec(403, 4003, "this origin is not allowed")
+    USER_NOT_FOUND = ErrorSpec(403, 4003, "the token's user no longer exists")
     # Bad input (the socket stays open).
     INVALID_JSON = ErrorSpec(400, None, "the body or frame is not valid JSON")
     INVALID_REQUEST = ErrorSpec(400, None, "the request does not match the schema")

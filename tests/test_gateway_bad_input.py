@@ -10,12 +10,13 @@ its own codes, before anything is sent to the Data API.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.gateway_helpers import Gateway, User, api, connect
+from tests.gateway_helpers import WAIT, Gateway, User, api, connect
 
 TOO_BIG = str(2**63)  # one past bigint
 DEEP = "[" * 30_000 + "]" * 30_000
@@ -124,3 +125,30 @@ async def test_frames_that_used_to_crash_the_socket_get_an_error_and_it_stays_op
         assert (await a.next("ack"))["message"]["seq"] == 1
     _, history = await api(gateway, "GET", f"/api/chat/{bob.id}/messages", token=alice.token)
     assert [m["message_text"] for m in history["messages"]] == ["still here"]
+
+
+async def raw_request(gateway: Gateway, head: bytes) -> bytes:
+    """One request written byte for byte (aiohttp's client would not send invalid UTF-8)."""
+    host, port = gateway.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head)
+        await writer.drain()
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("path", [b"/api/chats", b"/ws"])
+async def test_a_token_header_that_is_not_utf8_is_an_invalid_token(
+    gateway: Gateway, path: bytes
+) -> None:
+    """aiohttp decodes header bytes with surrogateescape: \\xff becomes a lone surrogate."""
+    head = await raw_request(
+        gateway,
+        b"GET " + path + b" HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ey\xff\xfe.x.y\r\n"
+        b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    status = head.split(b" ", 2)[1]
+    assert status == (b"401" if path == b"/api/chats" else b"101")  # then closed with 4001

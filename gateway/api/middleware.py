@@ -28,6 +28,15 @@ def _error_response(err: GatewayError) -> web.Response:
     return response
 
 
+def ascii_token(token: str | None) -> str | None:
+    """An access token as the verifier may take it. JWTs are ASCII (base64url and dots);
+    invalid UTF-8 in a header reaches us as lone surrogates (aiohttp decodes with
+    surrogateescape), which no JWT library can encode: refused here as malformed."""
+    if token is not None and not token.isascii():
+        raise GatewayError(ErrorCode.TOKEN_INVALID, "malformed token")
+    return token
+
+
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     metrics = request.app[services_key].metrics

@@ -14,6 +14,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from gateway.api.actions import parse_peer, validate_text
 from gateway.api.limits import user_rates_key
+from gateway.api.middleware import ascii_token
 from gateway.api.models import (
     Chats,
     ChatSummary,
@@ -161,7 +162,8 @@ ENDPOINTS = (
 def _view(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def view(request: web.Request) -> web.StreamResponse:
         services = request.app[services_key]
-        identity = await services.verifier.verify(request_token(request.headers, request.query))
+        token = ascii_token(request_token(request.headers, request.query))
+        identity = await services.verifier.verify(token)
         return await endpoint.handler(request, services, identity)
 
     return view

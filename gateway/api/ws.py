@@ -25,6 +25,7 @@ from aiohttp import WSMessage, WSMsgType, web
 from gateway.api.actions import Actions, parse_peer
 from gateway.api.admission import Ticket, admission_key
 from gateway.api.limits import user_rates_key
+from gateway.api.middleware import ascii_token
 from gateway.api.models import SEQ_MAX
 from gateway.api.protocol import AuthFrame, encode, parse_frame
 from gateway.auth.verifier import Identity, request_token
@@ -163,7 +164,7 @@ async def _authenticate(
         if not isinstance(frame, AuthFrame):
             raise GatewayError(ErrorCode.AUTH_REQUIRED, "the first frame must be an auth frame")
         token = frame.token
-    return await services.verifier.verify(token)
+    return await services.verifier.verify(ascii_token(token))
 
 
 async def _next_data_frame(ws: web.WebSocketResponse) -> WSMessage:

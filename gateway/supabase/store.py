@@ -26,6 +26,7 @@ MESSAGE_COLUMNS = "id,chat_id,seq,sender_id,body,client_msg_id,created_at"
 # Data API error codes → our catalogue. Anything else is an internal error (logged).
 _CODES = {
     "PT400": ErrorCode.INVALID_PEER,
+    "PT403": ErrorCode.USER_NOT_FOUND,  # a deleted user's still-valid token
     "PT404": ErrorCode.PEER_NOT_FOUND,
     "PT409": ErrorCode.CLIENT_MSG_ID_CONFLICT,
     "42501": ErrorCode.FORBIDDEN,
