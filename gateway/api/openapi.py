@@ -54,19 +54,16 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
         "description": "Error (codes in the README's catalogue)",
         "content": {"application/json": {"schema": schemas.ref(ErrorBody)}},
     }
+    ok = {"application/json": {"schema": schemas.ref(endpoint.response)}}
+    responses: dict[str, Any] = {str(endpoint.status): {"description": "OK", "content": ok}}
+    for status, why in endpoint.also:
+        responses[str(status)] = {"description": why, "content": ok}
     operation: dict[str, Any] = {
         "summary": endpoint.summary,
         "operationId": endpoint.handler.__name__,
         "security": [{"bearer": []}, {"token": []}],
         "parameters": parameters,
-        "responses": {
-            str(endpoint.status): {
-                "description": "OK",
-                "content": {"application/json": {"schema": schemas.ref(endpoint.response)}},
-            },
-            "4XX": error,
-            "5XX": error,
-        },
+        "responses": responses | {"4XX": error, "5XX": error},
     }
     if endpoint.body is not None:
         operation["requestBody"] = {

@@ -45,6 +45,7 @@ class Endpoint:
     status: int = 200
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
+    also: tuple[tuple[int, str], ...] = ()  # other success statuses (same body): why
 
 
 def _validate(model: type[BaseModel], data: Any) -> Any:
@@ -145,6 +146,7 @@ ENDPOINTS = (
         SendResult,
         status=201,
         body=SendBody,
+        also=((200, "The client_msg_id was used before: the original message"),),
     ),
     Endpoint("GET", "/api/chats", chats, "Your conversations, newest first.", Chats),
     Endpoint("GET", "/api/online-users", online_users, "Users online on any gateway.", OnlineUsers),
