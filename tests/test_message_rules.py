@@ -13,9 +13,9 @@ import json
 
 import asyncpg
 import pytest
-from postgrest import APIError
 
 from gateway.errors import ErrorCode
+from gateway.supabase.data_api import DataApiError
 from gateway.supabase.store import _translate
 from tests.conftest import EmbeddedStack
 from tests.rest_helpers import User, create_user, raw, run_sql
@@ -99,5 +99,5 @@ async def test_the_database_and_the_gateway_agree_on_what_is_blank(database_url:
 def test_the_gateway_maps_the_database_rules_to_its_catalogue(
     sqlstate: str, code: ErrorCode
 ) -> None:
-    error = APIError({"code": sqlstate, "message": "refused", "details": None, "hint": None})
+    error = DataApiError(400, sqlstate, "refused")
     assert _translate(error).error is code
