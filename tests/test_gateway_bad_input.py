@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.gateway_helpers import WAIT, Gateway, User, api, connect
+from tests.gateway_helpers import WAIT, Gateway, User, api, connect, rest_send
 
 TOO_BIG = str(2**63)  # one past bigint
 DEEP = "[" * 30_000 + "]" * 30_000
@@ -34,13 +34,7 @@ async def assert_nothing_stored(gateway: Gateway, user: User) -> None:
 async def test_history_cursors_past_bigint_are_refused(
     gateway: Gateway, alice: User, bob: User, params: dict[str, str]
 ) -> None:
-    await api(
-        gateway,
-        "POST",
-        f"/api/chat/{bob.id}/send",
-        token=alice.token,
-        json_body={"message_text": "x"},
-    )
+    await rest_send(gateway, alice, bob, "x")
     status, answer = await api(
         gateway, "GET", f"/api/chat/{bob.id}/messages", token=alice.token, params=params
     )
@@ -50,13 +44,7 @@ async def test_history_cursors_past_bigint_are_refused(
 async def test_a_read_marker_past_bigint_is_refused(
     gateway: Gateway, alice: User, bob: User
 ) -> None:
-    await api(
-        gateway,
-        "POST",
-        f"/api/chat/{bob.id}/send",
-        token=alice.token,
-        json_body={"message_text": "x"},
-    )
+    await rest_send(gateway, alice, bob, "x")
     status, answer = await api(
         gateway, "POST", f"/api/chat/{bob.id}/read", token=alice.token, data=f'{{"seq": {TOO_BIG}}}'
     )

@@ -33,6 +33,7 @@ from tests.gateway_helpers import (
     api,
     connect,
     gateway_config,
+    rest_send,
     running_gateway,
     sign_up,
 )
@@ -144,14 +145,7 @@ async def test_a_deleted_users_valid_token_writes_nothing_and_says_why(
     gateway: Gateway, embedded: EmbeddedStack, soft: bool
 ) -> None:
     alice, bob, carol = await sign_up(embedded), await sign_up(embedded), await sign_up(embedded)
-    status, _ = await api(
-        gateway,
-        "POST",
-        f"/api/chat/{bob.id}/send",
-        token=alice.token,
-        json_body={"message_text": "hi"},
-    )
-    assert status == 201
+    await rest_send(gateway, alice, bob, "hi")
     async with connect(gateway, f"/ws/{bob.id}", token=alice.token) as a:
         headers = {
             "apikey": embedded.service_key,
