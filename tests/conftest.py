@@ -221,6 +221,17 @@ async def gateway(embedded: EmbeddedStack) -> AsyncIterator[Gateway]:
 
 
 @pytest.fixture
+async def unlimited_gateway(embedded: EmbeddedStack) -> AsyncIterator[Gateway]:
+    """A gateway with its per-user rate limits off: for tests that probe input, not rates."""
+    from tests.gateway_helpers import gateway_config, running_gateway
+
+    rates = ("send_rate", "typing_rate", "read_rate", "resume_rate", "ws_handshake_rate")
+    config = gateway_config(embedded, limits=dict.fromkeys(rates, 0))
+    async with running_gateway(config, embedded) as gw:
+        yield gw
+
+
+@pytest.fixture
 async def alice(embedded: EmbeddedStack) -> User:
     from tests.gateway_helpers import sign_up
 

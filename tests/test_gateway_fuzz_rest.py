@@ -111,9 +111,9 @@ def fuzz_rest(base: str, token: str, peer: str) -> None:
 
 
 async def test_any_request_gets_a_catalogued_answer_never_a_5xx(
-    gateway: Gateway, alice: User, bob: User
+    unlimited_gateway: Gateway, alice: User, bob: User
 ) -> None:
-    await asyncio.to_thread(fuzz_rest, gateway.url, alice.token, bob.id)
+    await asyncio.to_thread(fuzz_rest, unlimited_gateway.url, alice.token, bob.id)
 
 
 CHECKS = [
@@ -144,11 +144,11 @@ def run_schemathesis(doc: dict[str, Any], base: str, token: str, peer: str) -> N
 
 
 async def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_schema(
-    gateway: Gateway, alice: User, bob: User
+    unlimited_gateway: Gateway, alice: User, bob: User
 ) -> None:
     """Bounded: 15 positive and 15 negative cases per path (~150 requests)."""
-    _, doc = await api(gateway, "GET", "/openapi.json")
-    await asyncio.to_thread(run_schemathesis, doc, gateway.url, alice.token, bob.id)
+    _, doc = await api(unlimited_gateway, "GET", "/openapi.json")
+    await asyncio.to_thread(run_schemathesis, doc, unlimited_gateway.url, alice.token, bob.id)
 
 
 def send_twice(doc: dict[str, Any], base: str, token: str, peer: str) -> list[int]:
@@ -168,10 +168,13 @@ def send_twice(doc: dict[str, Any], base: str, token: str, peer: str) -> list[in
 
 
 async def test_a_repeated_client_msg_id_answers_as_the_schema_says(
-    gateway: Gateway, alice: User, bob: User
+    unlimited_gateway: Gateway, alice: User, bob: User
 ) -> None:
-    _, doc = await api(gateway, "GET", "/openapi.json")
-    assert await asyncio.to_thread(send_twice, doc, gateway.url, alice.token, bob.id) == [201, 200]
+    _, doc = await api(unlimited_gateway, "GET", "/openapi.json")
+    assert await asyncio.to_thread(send_twice, doc, unlimited_gateway.url, alice.token, bob.id) == [
+        201,
+        200,
+    ]
 
 
 def round_trip(base: str, token: str, peer: str) -> None:
@@ -189,6 +192,6 @@ def round_trip(base: str, token: str, peer: str) -> None:
 
 
 async def test_sql_and_html_looking_text_is_stored_and_returned_byte_for_byte(
-    gateway: Gateway, alice: User, bob: User
+    unlimited_gateway: Gateway, alice: User, bob: User
 ) -> None:
-    await asyncio.to_thread(round_trip, gateway.url, alice.token, bob.id)
+    await asyncio.to_thread(round_trip, unlimited_gateway.url, alice.token, bob.id)

@@ -130,9 +130,9 @@ def fuzz_socket(url: str, peer: str) -> None:
 
 
 async def test_any_frame_gets_a_catalogued_answer_and_the_socket_keeps_working(
-    gateway: Gateway, alice: User, bob: User
+    unlimited_gateway: Gateway, alice: User, bob: User
 ) -> None:
-    url = f"{gateway.ws_url}/ws?token={alice.token}"
+    url = f"{unlimited_gateway.ws_url}/ws?token={alice.token}"
     await asyncio.to_thread(fuzz_socket, url, bob.id)
 
 
@@ -146,9 +146,11 @@ def send_invalid_utf8(url: str) -> int | None:
 
 
 async def test_a_text_frame_that_is_not_utf8_closes_with_1007(
-    gateway: Gateway, alice: User
+    unlimited_gateway: Gateway, alice: User
 ) -> None:
     assert (
-        await asyncio.to_thread(send_invalid_utf8, f"{gateway.ws_url}/ws?token={alice.token}")
+        await asyncio.to_thread(
+            send_invalid_utf8, f"{unlimited_gateway.ws_url}/ws?token={alice.token}"
+        )
         == 1007
     )
