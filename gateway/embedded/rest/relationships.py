@@ -42,6 +42,7 @@ join pg_catalog.pg_class other on other.oid = c.confrelid
 where c.contype = 'f'
   and tab.relnamespace = $1::text::regnamespace
   and other.relnamespace = $1::text::regnamespace
+order by tab.relname, c.conname
 """
 
 _RANK = {"one-to-many": 0, "many-to-one": 1, "one-to-one": 2, "many-to-many": 3}
