@@ -70,15 +70,11 @@ class StartPointReader:
             try:
                 points = await self._source.start_points(sorted(set(wanted)))
             except GatewayError as err:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(GatewayError(err.error, err.message))
+                _fail(batch, err.error, err.message)
                 return
             except Exception:
                 log.exception("start point read failed")
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(GatewayError(ErrorCode.INTERNAL))
+                _fail(batch, ErrorCode.INTERNAL)
                 return
             except BaseException:  # closing
                 for _, future in batch:
@@ -90,3 +86,14 @@ class StartPointReader:
         finally:
             self._in_flight -= 1
             self._start_reads()
+
+
+def _fail(
+    batch: list[tuple[str, asyncio.Future[list[ChatStart]]]],
+    code: ErrorCode,
+    message: str | None = None,
+) -> None:
+    """Each socket still waiting on the batch gets the error (an exception of its own)."""
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(GatewayError(code, message))

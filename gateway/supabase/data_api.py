@@ -45,10 +45,10 @@ class DataApiError(Exception):
 
 class _NoHttpx(httpx.AsyncBaseTransport):
     """postgrest-py wants an httpx client to build requests with; nothing may be sent
-    through it (every request goes through `DataApi.execute`)."""
+    through it (every request goes through `DataApi`'s own pool)."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        raise RuntimeError("Data API requests are sent by DataApi.execute, not httpx")
+        raise RuntimeError("Data API requests are sent by DataApi, not httpx")
 
 
 def data_api_pool(rest_url: str, timeout_seconds: float = 10.0, connections: int = 200) -> HttpPool:

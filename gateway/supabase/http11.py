@@ -13,8 +13,9 @@ hosted projects, and a deadline per request.
 A connection is reused only after a complete answer that allows it, never after an
 error or a timeout, and not once it has been idle longer than `idle_seconds` (kept under
 the usual server keep-alive timeouts, so a server rarely closes one just as a request
-goes out; when it does, the request fails like any lost connection and is not retried:
-its caller decides, and sends are idempotent by client_msg_id).
+goes out). When one is found closed before any answer, a read (GET, HEAD) is repeated
+once on a fresh connection; any other request fails like any lost connection and its
+caller decides (sends are idempotent by client_msg_id).
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[Response] | None = None
         self._chunks: list[bytes] = []
         self._gzip = False
-        self._header = b""
         self.reusable = True
         self.idle_since = 0.0
         self.answered = False  # any byte of an answer to the current request arrived
@@ -175,9 +175,8 @@ class HttpPool:
         async with self._slots, asyncio.timeout(self._timeout):
             conn, reused = await self._connection()
             try:
-                response = await conn.send(data)
+                response = await self._send(conn, data)
             except ConnectionError:
-                conn.close()
                 # A kept connection the server closed just as the request went out: the
                 # server never answered. Safe to repeat only if repeating cannot change
                 # anything; other requests fail, and their callers decide.
@@ -185,14 +184,12 @@ class HttpPool:
                     raise
                 conn, _ = await self._connection(fresh=True)
                 response = await self._send(conn, data)
-            except BaseException:
-                conn.close()
-                raise
             self._release(conn)
             return response
 
     @staticmethod
     async def _send(conn: _Connection, data: bytes) -> Response:
+        """The answer to one request on `conn`; a failed or abandoned one closes it."""
         try:
             return await conn.send(data)
         except BaseException:

@@ -8,6 +8,7 @@ connection pool serve all users; each request carries its user's token.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,17 +125,19 @@ class Store:
 
     async def call(self, token: str, function: str, params: dict[str, Any]) -> Any:
         """A Data API function (`rpc/<function>`) called with this token."""
-        try:
-            return await self._api.rpc(token, function, params)
-        except DataApiError as err:
-            raise _translate(err) from None
+        return await _answer(self._api.rpc(token, function, params))
 
     async def _run(self, token: str, query: Any) -> Any:
         request: RequestConfig[Any] = query.request
-        try:
-            return await self._api.execute(token, request)
-        except DataApiError as err:
-            raise _translate(err) from None
+        return await _answer(self._api.execute(token, request))
+
+
+async def _answer(call: Awaitable[Any]) -> Any:
+    """A Data API call's answer, its error in our catalogue."""
+    try:
+        return await call
+    except DataApiError as err:
+        raise _translate(err) from None
 
 
 def _translate(err: DataApiError) -> GatewayError:
