@@ -17,8 +17,11 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
+
+from ops.bench.wire import WireSocket, open_socket
 
 Key = tuple[int, str, int]  # (recipient user index, chat id, seq)
 
@@ -125,34 +128,35 @@ class Tally:
 
 
 class BenchSocket:
-    """A `/ws` socket of one user; frames are read by its own task into the tally."""
+    """A `/ws` socket of one user (ops/bench/wire.py); its frames go into the tally as
+    they arrive."""
 
     def __init__(self, user: int, token: str, tally: Tally) -> None:
         self.user = user
         self.token = token
         self.tally = tally
-        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.ws: WireSocket | None = None
         self.window: asyncio.Semaphore | None = None  # closed-loop mode: sends in flight
         self._pending: deque[Sent] = deque()  # answers come back in send order
         self._pong = asyncio.Event()
         self.live = asyncio.Event()  # the gateway said `ready`: the live stream is on
         self.began = 0.0
         self.live_after: float | None = None  # seconds from connect to `ready`
-        self._reader: asyncio.Task[None] | None = None
 
-    async def connect(self, http: aiohttp.ClientSession, url: str) -> float:
+    async def connect(self, url: str) -> float:
         """Open, authenticate and wait for a pong (the gateway reads frames once the socket
         is authenticated and its start point is pinned); return how long it took. The
         `ready` frame (live stream on) comes later: `live`."""
         begin = self.began = time.monotonic()
-        self.ws = await http.ws_connect(url, params={"token": self.token}, autoping=True)
-        self._reader = reader = asyncio.create_task(self._read())
-        await self.ws.send_str('{"type":"ping"}')
-        pong = asyncio.create_task(self._pong.wait())
-        await asyncio.wait({pong, reader}, return_when=asyncio.FIRST_COMPLETED)
+        self.ws = ws = await open_socket(f"{url}?{urlencode({'token': self.token})}", self._text)
+        await ws.send_text('{"type":"ping"}')
+        pong: asyncio.Future[object] = asyncio.ensure_future(self._pong.wait())
+        closed: asyncio.Future[object] = asyncio.ensure_future(asyncio.shield(ws.closed))
+        await asyncio.wait({pong, closed}, return_when=asyncio.FIRST_COMPLETED)
+        closed.cancel()
         if not self._pong.is_set():
             pong.cancel()
-            raise ConnectionError(f"closed before answering (close code {self.ws.close_code})")
+            raise ConnectionError(f"closed before answering (close code {ws.close_code})")
         return time.monotonic() - begin
 
     async def send_chat(self, text: str, to: str, record: Sent) -> None:
@@ -162,15 +166,14 @@ class BenchSocket:
         self._pending.append(record)  # before the await: the answer may come during it
         frame = {"type": "chat", "message": text, "to": to, "client_msg_id": record.cmid}
         try:
-            await self.ws.send_str(json.dumps(frame))
-        except (ConnectionError, aiohttp.ClientError, RuntimeError):
+            await self.ws.send_text(json.dumps(frame))
+        except ConnectionError:
             with contextlib.suppress(ValueError):
                 self._pending.remove(record)
             self.tally.on_error(record, "bench_socket_closed")
 
-    async def _read(self) -> None:
-        assert self.ws is not None
-        await read_json_frames(self.ws, self._on_frame)
+    def _text(self, text: str, at: float) -> None:
+        self._on_frame(json.loads(text), at)
 
     def _on_frame(self, frame: dict[str, Any], at: float) -> None:
         kind = frame.get("type")
@@ -203,13 +206,10 @@ class BenchSocket:
         return record
 
     async def wait_closed(self) -> None:
-        """Until the server has closed this socket (its reader task ends)."""
-        if self._reader is not None:
-            await asyncio.wait({self._reader})
+        """Until the server has closed this socket."""
+        if self.ws is not None:
+            await self.ws.closed
 
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-import aiohttp
-
 from gateway.loop import run
 from ops.bench import child, stats
 from ops.bench.clients import BenchSocket, Sent, Tally, make_cmid
@@ -50,9 +48,8 @@ RETRY_MAX_SECONDS = 0.5
 
 
 class Worker:
-    def __init__(self, spec: WorkerSpec, http: aiohttp.ClientSession) -> None:
+    def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
-        self.http = http
         self.users = {u.index: u for u in spec.users}
         self.text = "x" * spec.payload
         self.tally = Tally(dict(spec.chats))
@@ -77,10 +74,10 @@ class Worker:
                 async with gate:
                     attempts += 1
                     try:
-                        seconds.append(await asyncio.wait_for(sock.connect(self.http, url), 30))
+                        seconds.append(await asyncio.wait_for(sock.connect(url), 30))
                         self.sockets[index] = sock
                         return
-                    except (aiohttp.ClientError, TimeoutError, OSError) as err:
+                    except (TimeoutError, OSError) as err:
                         kind = f"{type(err).__name__}: {err}".rstrip(": ")[:120]
                         failures[kind] = failures.get(kind, 0) + 1
                         await sock.close()
@@ -198,13 +195,11 @@ class Worker:
 
 
 async def _serve(conn: Connection, spec: WorkerSpec) -> None:
-    connector = aiohttp.TCPConnector(limit=0)  # the default 100 would cap our sockets
-    async with aiohttp.ClientSession(connector=connector) as http:
-        worker = Worker(spec, http)
-        try:
-            await child.serve(conn, worker, f"worker {spec.index}")
-        finally:
-            await worker.close()
+    worker = Worker(spec)
+    try:
+        await child.serve(conn, worker, f"worker {spec.index}")
+    finally:
+        await worker.close()
 
 
 def worker_main(conn: Connection, spec: WorkerSpec) -> None:
