@@ -10,10 +10,11 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+
+from ops.bench.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_CONF = ROOT / "ops" / "nginx" / "gateway.conf"
@@ -27,14 +28,6 @@ def nginx_binary() -> str:
     found = shutil.which("nginx") or next((p for p in NGINX_PATHS if os.access(p, os.X_OK)), None)
     assert found, "nginx is not installed: apt-get install nginx (.ci/run does)"
     return found
-
-
-def free_port() -> int:
-    """A port nothing listens on now (nginx cannot listen on port 0 and report it)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def site_config(listen_port: int, upstreams: Sequence[str]) -> str:
@@ -74,7 +67,7 @@ http {{
 def write_configs(prefix: Path, upstreams: Sequence[str]) -> tuple[Path, int]:
     """nginx.conf (and the site it includes) under `prefix`; with the port it listens on."""
     prefix.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = free_port()  # nginx cannot listen on port 0 and tell which port it got
     site = prefix / "gateway.conf"
     site.write_text(site_config(port, upstreams), encoding="utf-8")
     conf = prefix / "nginx.conf"
