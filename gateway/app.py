@@ -164,7 +164,7 @@ def create_app(config: Config) -> web.Application:
         handler_args={"keepalive_timeout": config.server.keepalive_timeout_seconds},
     )
     app[user_rates_key] = UserRates(config.limits)
-    app[admission_key] = Admission(config.limits)
+    app[admission_key] = Admission(config.limits, trusted_proxies=config.server.trusted_proxies)
     app.cleanup_ctx.append(_services_ctx(config))  # type: ignore[arg-type]
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/ws", ws.ws_all)

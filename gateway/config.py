@@ -6,6 +6,7 @@ app know (SUPABASE_URL, SUPABASE_KEY, SUPABASE_SERVICE_KEY, JWT_SECRET) work too
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import tomllib
 from collections.abc import Mapping
@@ -96,6 +97,21 @@ class ServerConfig(_Section):
         description="An idle kept-alive HTTP connection is closed after this (keep it above "
         "your load balancer's idle timeout).",
     )
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description="Proxies (CIDRs) whose X-Forwarded-For names the client for the "
+        "per-address limits; empty trusts none.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an address or CIDR") from None
+        return value
 
     @field_validator("metrics_token")
     @classmethod
@@ -295,7 +311,7 @@ def _env_overrides(environ: Mapping[str, str | None]) -> dict[str, dict[str, Any
             continue  # other GATEWAY_* variables (e.g. GATEWAY_CONFIG) are not keys
         if key not in _field_names(section):
             raise ConfigError(f"{name}: unknown key {section}.{key}")
-        list_field = key in {"cors_origins", "algorithms"}
+        list_field = key in {"cors_origins", "algorithms", "trusted_proxies"}
         parsed = _coerce_env(value)
         if list_field and isinstance(parsed, str):
             parsed = [part.strip() for part in parsed.split(",") if part.strip()]

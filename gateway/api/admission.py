@@ -8,14 +8,18 @@ upgrade (HTTP 429 / 503: nothing is spent on them); the user is known only once 
 is verified, which for a first-frame `auth` is after the upgrade, so that limit closes
 the socket (4029) as authentication errors do.
 
-The address is the TCP peer's: behind a proxy or load balancer every client has the
-proxy's address, so set the address limits to 0 there and enforce them at the proxy.
+The address is the TCP peer's, unless that peer is one of `server.trusted_proxies`: then
+it is the nearest address in `X-Forwarded-For` that is not a trusted proxy (read from the
+right, as nginx's realip module with `real_ip_recursive on` reads it), so a client cannot
+pick its own address by sending the header, and through a proxy each client keeps its
+own limits. With no trusted proxies (the default) the header is ignored.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from aiohttp import web
 
@@ -23,7 +27,35 @@ from gateway.api.limits import Buckets, Rate, RateLimited
 from gateway.config import LimitsConfig
 from gateway.errors import ErrorCode, GatewayError
 
-__all__ = ["Admission", "Ticket", "admission_key"]
+__all__ = ["Admission", "Ticket", "admission_key", "client_address"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        parsed = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return None
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        return parsed.ipv4_mapped  # a dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d
+    return parsed
+
+
+def client_address(peer: str, forwarded_for: Iterable[str], trusted: tuple[Network, ...]) -> str:
+    """The client's address: the TCP peer, or, when the peer is a trusted proxy, the
+    rightmost `X-Forwarded-For` entry that is not one. An entry that is not an address
+    stops the walk at the proxy that wrote it (what it vouched for is unreadable)."""
+    address = _parse(peer)
+    if address is None or not trusted:
+        return peer
+    hops = [hop for header in forwarded_for for hop in header.split(",")]
+    while any(address in net for net in trusted) and hops:
+        previous = _parse(hops.pop())
+        if previous is None:
+            break
+        address = previous
+    return str(address)
 
 
 class Ticket:
@@ -45,12 +77,23 @@ def _add(counts: dict[str, int], key: str, step: int) -> None:
 
 
 class Admission:
-    def __init__(self, limits: LimitsConfig, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limits: LimitsConfig,
+        clock: Callable[[], float] = time.monotonic,
+        trusted_proxies: tuple[str, ...] = (),
+    ) -> None:
         self._limits = limits
+        self._trusted = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in trusted_proxies)
         self._handshakes = Buckets(Rate(limits.ws_handshake_rate, limits.ws_handshake_burst), clock)
         self._per_address: dict[str, int] = {}
         self._per_user: dict[str, int] = {}
         self.open = 0  # sockets and handshakes in flight
+
+    def address_of(self, request: web.BaseRequest) -> str:
+        """Whose limits a request counts against (see the module's docstring)."""
+        forwarded = request.headers.getall("X-Forwarded-For", ())
+        return client_address(request.remote or "", forwarded, self._trusted)
 
     def enter(self, address: str) -> Ticket:
         """A handshake starts; raises if this address or the gateway may take no more."""

@@ -75,7 +75,7 @@ async def _serve(request: web.Request, peer_id: str | None) -> web.WebSocketResp
     since_seq = _since_seq(query) if peer_id is not None else None
     token = request_token(request.headers, query)
     admission = request.app[admission_key]
-    ticket = admission.enter(request.remote or "")
+    ticket = admission.enter(admission.address_of(request))
     try:
         return await _admitted(request, services, ticket, peer_id, since_seq, token)
     finally:

@@ -1,0 +1,1 @@
+"""What the container image (ops/Dockerfile) runs besides the gateway: its healthcheck."""
