@@ -167,8 +167,8 @@ def create_app(config: Config) -> web.Application:
     app[admission_key] = Admission(config.limits, trusted_proxies=config.server.trusted_proxies)
     app.cleanup_ctx.append(_services_ctx(config))  # type: ignore[arg-type]
     app.on_shutdown.append(_close_sockets)
-    app.router.add_get("/ws", ws.ws_all)
-    app.router.add_get("/ws/{receiver_id}", ws.ws_peer)
+    app.router.add_get("/ws", ws.serve_ws)
+    app.router.add_get("/ws/{receiver_id}", ws.serve_ws)
     rest.setup(app)
     openapi.setup(app)
     health.setup(app)

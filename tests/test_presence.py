@@ -172,6 +172,9 @@ async def test_a_direct_subscriber_reads_each_gateways_shards(
             a.presence.local_online(user)
         await direct.until(lambda: listed() == users)
         metas = direct.metas("gateway:gw-a")
+        # Every join is sent every meta; only the reading shard keeps them.
+        held = a.presence.held_metas()
+        assert held[0] > 0 and held[1:] == [0, 0]
         assert len({meta["shard"] for meta in metas}) == len(metas)
         assert {meta["shard"] for meta in metas} <= {0, 1, 2}
         assert all(meta["gateway_id"] == "gw-a" for meta in metas)

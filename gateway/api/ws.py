@@ -35,6 +35,8 @@ from gateway.services import Services, services_key
 
 log = logging.getLogger(__name__)
 
+_CLOSED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
+
 
 def check_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
     """Browsers send Origin; a page from an origin not on the allow-list may not connect
@@ -60,26 +62,26 @@ def _since_seq(query: dict[str, str]) -> int | None:
     return int(raw)
 
 
-async def ws_all(request: web.Request) -> web.WebSocketResponse:
-    return await _serve(request, peer_id=None)
-
-
-async def ws_peer(request: web.Request) -> web.WebSocketResponse:
-    return await _serve(request, peer_id=parse_peer(request.match_info["receiver_id"]))
-
-
-async def _serve(request: web.Request, peer_id: str | None) -> web.WebSocketResponse:
+async def serve_ws(request: web.Request) -> web.WebSocketResponse:
+    """`/ws` and `/ws/{receiver_id}`. (One handler, and nothing computed before the upgrade
+    kept in its frame: each idle socket holds its frames for life.)"""
     services = request.app[services_key]
     check_origin(request, services.config.server.cors_origins)
-    query = _query(request)
-    since_seq = _since_seq(query) if peer_id is not None else None
-    token = request_token(request.headers, query)
+    receiver = request.match_info.get("receiver_id")
+    peer_id = None if receiver is None else parse_peer(receiver)
+    since_seq, token = _since_and_token(request, peer_id)
     admission = request.app[admission_key]
     ticket = admission.enter(admission.address_of(request))
     try:
         return await _admitted(request, services, ticket, peer_id, since_seq, token)
     finally:
         admission.leave(ticket)
+
+
+def _since_and_token(request: web.Request, peer_id: str | None) -> tuple[int | None, str | None]:
+    query = _query(request)
+    since_seq = _since_seq(query) if peer_id is not None else None
+    return since_seq, request_token(request.headers, query)
 
 
 async def _admitted(
@@ -198,7 +200,11 @@ async def _run(
         # catch-up above never counts as silence.
         conn.heard()
         services.heartbeat.watch(conn)
-        async for msg in ws:
+        while True:
+            # Not `async for`: its __anext__ frame would stay alive per idle socket (~0.5 KB).
+            msg = await ws.receive()
+            if msg.type in _CLOSED:
+                break
             conn.heard()
             if msg.type is not WSMsgType.TEXT:
                 if msg.type is WSMsgType.PING:

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from realtime import AsyncRealtimeChannel, RealtimeChannelOptions
+from realtime._async.presence import AsyncRealtimePresence
+from realtime.types import RawPresenceDiff, RawPresenceState
 
 from gateway.supabase.realtime_channel import ChannelEntry, ChannelSpec, guarded, push_acked
 from gateway.supabase.realtime_socket import UpstreamSocket
@@ -64,6 +66,18 @@ class _Shard:
     last_call: float = float("-inf")  # of a presence call on this join (rate limit)
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
     flusher: asyncio.Task[None] | None = None
+
+
+class _UnheardPresence(AsyncRealtimePresence):
+    """The presence of a write-only shard's join: realtime-py would keep its own copy of every
+    meta on the topic (every gateway's users) per join; only shard 0 reads them, so the
+    others drop what they are sent (~0.2 KB per online user per shard)."""
+
+    def _on_state_event(self, payload: RawPresenceState) -> None:
+        pass
+
+    def _on_diff_event(self, payload: RawPresenceDiff) -> None:
+        pass
 
 
 def _users(metas: Iterable[dict[str, Any]]) -> list[str]:
@@ -142,6 +156,14 @@ class OnlineUsers:
     def online_users(self) -> set[str]:
         return set(self._online)
 
+    def held_metas(self) -> list[int]:
+        """How many presence metas realtime-py holds for each shard's join (only the
+        reader, shard 0, holds any)."""
+        return [
+            sum(map(len, s.channel.presence_state().values())) if s.channel else 0
+            for s in self._shards
+        ]
+
     def _settle(self, users: Iterable[str]) -> None:
         for user in users:
             online = user in self._local or self._remote[user] > 0
@@ -188,6 +210,7 @@ class OnlineUsers:
     def _configure(self, shard: _Shard, channel: AsyncRealtimeChannel, reader: bool) -> None:
         shard.channel = channel
         if not reader:
+            channel.presence = _UnheardPresence()
             return
         # Registered before the join: realtime-py rejoins a joined channel to add them.
         channel.on_presence_join(guarded(lambda key, _c, new: self._seen(key, new, 1), "join"))
