@@ -12,9 +12,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from gateway.config import Config, ConfigError, effective, load_config
+from pydantic import ValidationError
+
+from gateway.config import Config, ConfigError, ServerConfig, effective, load_config
 from gateway.loop import run
-from gateway.migrate import MigrationError, migrate
+from gateway.migrate import MigrationError, migrate, pending
 from gateway.signals import die_with_parent
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -24,10 +26,19 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
     parser.add_argument("--config", default="gateway.toml", help="path to gateway.toml")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="run the gateway (default; starts the embedded stack if needed)")
+    serve = sub.add_parser(
+        "serve", help="run the gateway (default; starts the embedded stack if needed)"
+    )
+    serve.add_argument("--host", default=None, help="listen address (overrides server.host)")
+    serve.add_argument(
+        "--port", type=int, default=None, help="listen port (overrides server.port; 0: any)"
+    )
     sub.add_parser("check-config", help="print the effective configuration, secrets masked")
     mig = sub.add_parser("migrate", help="apply sql/ migrations to a database")
     mig.add_argument("--database-url", required=True, help="PostgreSQL URL, e.g. hosted Supabase")
+    mig.add_argument(
+        "--dry-run", action="store_true", help="list what would be applied; change nothing"
+    )
     sub.add_parser("embedded", help="run the embedded Supabase-compatible stack in the foreground")
     tok = sub.add_parser(
         "token", help="sign in (signing up on the embedded stack) and print a token"
@@ -48,8 +59,10 @@ def _check_config(config: Config) -> int:
     return EXIT_OK
 
 
-def _migrate(database_url: str) -> int:
+def _migrate(database_url: str, dry_run: bool) -> int:
     try:
+        if dry_run:
+            return _print_pending(run(pending(database_url)))
         applied = run(migrate(database_url))
     except MigrationError as err:
         print(f"migration failed: {err}", file=sys.stderr)
@@ -60,6 +73,13 @@ def _migrate(database_url: str) -> int:
     for name in applied:
         print(f"applied {name}")
     print(f"{len(applied)} migration(s) applied; database is up to date")
+    return EXIT_OK
+
+
+def _print_pending(names: list[str]) -> int:
+    for name in names:
+        print(f"would apply {name}")
+    print(f"{len(names)} migration(s) pending; nothing was changed (dry run)")
     return EXIT_OK
 
 
@@ -95,9 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     command = args.command or "serve"
     if command == "migrate":
-        return _migrate(args.database_url)
+        return _migrate(args.database_url, args.dry_run)
     try:
-        config = load_config(args.config, environ=os.environ)
+        config = with_listen_overrides(load_config(args.config, environ=os.environ), args)
     except ConfigError as err:
         print(f"invalid configuration: {err}", file=sys.stderr)
         return EXIT_CONFIG
@@ -108,6 +128,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "token":
         return _token(config, args.email, args.password)
     return _serve(config, args.config)
+
+
+def with_listen_overrides(config: Config, args: argparse.Namespace) -> Config:
+    """`serve --host/--port` win over gateway.toml and the environment."""
+    update = {
+        key: value for key in ("host", "port") if (value := getattr(args, key, None)) is not None
+    }
+    if not update:
+        return config
+    try:
+        server = ServerConfig.model_validate(config.server.model_dump() | update)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ConfigError(f"--{first['loc'][0]}: {first['msg']}") from err
+    return config.model_copy(update={"server": server})
 
 
 if __name__ == "__main__":

@@ -83,8 +83,17 @@ async def migrate(database_url: str, sql_dir: Path = SQL_DIR) -> list[str]:
         await conn.close()
 
 
-async def _apply_pending(conn: asyncpg.Connection, migrations: list[Migration]) -> list[str]:
-    done = await applied_versions(conn)
+async def recorded_versions(conn: asyncpg.Connection) -> dict[str, str]:
+    """Like applied_versions, on a database migrate may never have touched (nothing
+    recorded yet), without creating anything."""
+    exists = await conn.fetchval(
+        "select to_regclass('gateway_migrations.schema_migrations') is not null"
+    )
+    return await applied_versions(conn) if exists else {}
+
+
+def unapplied(migrations: list[Migration], done: dict[str, str]) -> list[Migration]:
+    """The migrations not yet recorded, in order; an applied file changed since stops it."""
     for migration in migrations:
         recorded = done.get(migration.version)
         if recorded is not None and recorded != migration.checksum:
@@ -93,10 +102,22 @@ async def _apply_pending(conn: asyncpg.Connection, migrations: list[Migration]) 
                 f"(checksum {recorded[:12]} in the database, {migration.checksum[:12]} on disk); "
                 "add a new migration instead"
             )
+    return [m for m in migrations if m.version not in done]
+
+
+async def pending(database_url: str, sql_dir: Path = SQL_DIR) -> list[str]:
+    """The file names `migrate` would apply, in order; reads only, writes nothing."""
+    migrations = discover(sql_dir)
+    conn = await asyncpg.connect(database_url)
+    try:
+        return [m.path.name for m in unapplied(migrations, await recorded_versions(conn))]
+    finally:
+        await conn.close()
+
+
+async def _apply_pending(conn: asyncpg.Connection, migrations: list[Migration]) -> list[str]:
     applied: list[str] = []
-    for migration in migrations:
-        if migration.version in done:
-            continue
+    for migration in unapplied(migrations, await applied_versions(conn)):
         try:
             async with conn.transaction():
                 await conn.execute(migration.sql)

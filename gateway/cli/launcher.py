@@ -11,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from gateway.api.listen import HeaderTimeoutSite
 from gateway.app import create_app
+from gateway.cli.screen import STATUS_END, STATUS_START, aligned, parse_line
 from gateway.config import Config
 from gateway.signals import child_env, wait_for_stop_signal
 
@@ -33,6 +33,8 @@ class Project:
     anon_key: str
     service_key: str
     jwt_secret: str
+    # The embedded stack's status block, to print on the first screen (empty when hosted).
+    status_lines: list[str] = field(default_factory=list)
 
 
 def target_config(config: Config, project: Project) -> Config:
@@ -51,18 +53,29 @@ def target_config(config: Config, project: Project) -> Config:
     )
 
 
-async def _read_status(proc: asyncio.subprocess.Process) -> dict[str, str]:
+@dataclass(frozen=True)
+class StatusBlock:
+    """What the embedded child printed before it was ready: its lines, and them parsed."""
+
+    lines: list[str]
+    fields: dict[str, str]
+
+
+async def _read_status(proc: asyncio.subprocess.Process) -> StatusBlock:
+    """The child's status block, read whole (up to its closing line), so the launcher can
+    print it once, with nothing of it left for the forwarder to pass on."""
     assert proc.stdout is not None
-    status: dict[str, str] = {}
-    while "service_role key" not in status:
+    block = StatusBlock([], {})
+    while True:
         line = await proc.stdout.readline()
         if not line:
             raise RuntimeError("the embedded stack exited during start; see its output above")
-        text = line.decode(errors="replace")
-        match = re.match(r"\s*([^:]+):\s(.+)$", text.rstrip("\n"))
-        if match:
-            status[match[1].strip()] = match[2].strip()
-    return status
+        text = line.decode(errors="replace").rstrip("\n")
+        if text == STATUS_END:
+            return block
+        if (parsed := parse_line(text)) is not None:
+            block.lines.append(text)
+            block.fields[parsed[0]] = parsed[1]
 
 
 async def _forward(stream: asyncio.StreamReader | None) -> None:
@@ -85,10 +98,15 @@ async def embedded_child(config_path: str) -> AsyncIterator[Project]:
     )
     forward: asyncio.Task[None] | None = None
     try:
-        status = await asyncio.wait_for(_read_status(proc), READY_TIMEOUT_SECONDS)
+        block = await asyncio.wait_for(_read_status(proc), READY_TIMEOUT_SECONDS)
         forward = asyncio.create_task(_forward(proc.stdout))
+        status = block.fields
         yield Project(
-            status["API URL"], status["anon key"], status["service_role key"], status["JWT secret"]
+            status["API URL"],
+            status["anon key"],
+            status["service_role key"],
+            status["JWT secret"],
+            block.lines,
         )
     finally:
         if proc.returncode is None:
@@ -102,11 +120,32 @@ async def embedded_child(config_path: str) -> AsyncIterator[Project]:
             forward.cancel()
 
 
+def first_screen(config: Config, port: int, status_lines: list[str]) -> list[str]:
+    """What `python -m gateway` prints once it serves: the embedded stack's whole status
+    block (when it started one), then the gateway's own lines, aligned with it."""
+    base = f"http://{config.server.host}:{port}"
+    head = [STATUS_START, *status_lines] if status_lines else []
+    return [
+        *head,
+        *aligned(
+            [
+                ("Gateway", f"{base}  (WebSocket: ws://{config.server.host}:{port}/ws)"),
+                ("API docs", f"{base}/docs"),
+                ("Supabase URL", config.supabase.url),
+                ("Anon key", config.supabase.anon_key),
+            ]
+        ),
+        "Tokens for trying it: python -m gateway token you@example.com",
+    ]
+
+
 async def serve(config: Config, config_path: str) -> int:
+    status_lines: list[str] = []
     async with contextlib.AsyncExitStack() as stack:
         if config.uses_embedded:
             project = await stack.enter_async_context(embedded_child(config_path))
             config = target_config(config, project)
+            status_lines = project.status_lines
         runner = web.AppRunner(
             create_app(config),
             shutdown_timeout=config.server.shutdown_timeout_seconds,
@@ -124,11 +163,6 @@ async def serve(config: Config, config_path: str) -> int:
         )
         await site.start()
         port = runner.addresses[0][1]
-        base = f"http://{config.server.host}:{port}"
-        print(f"Gateway:      {base}  (WebSocket: ws://{config.server.host}:{port}/ws)")
-        print(f"API docs:     {base}/docs")
-        print(f"Supabase URL: {config.supabase.url}")
-        print(f"Anon key:     {config.supabase.anon_key}")
-        print("Tokens for trying it: python -m gateway token you@example.com", flush=True)
+        print("\n".join(first_screen(config, port, status_lines)), flush=True)
         await wait_for_stop_signal()
     return 0

@@ -17,6 +17,7 @@ from typing import TextIO
 
 from aiohttp import web
 
+from gateway.cli.screen import STATUS_END, STATUS_START, aligned
 from gateway.config import LISTEN_BACKLOG, Config
 from gateway.embedded.appkeys import EmbeddedContext
 from gateway.embedded.bootstrap import apply_bootstrap
@@ -34,20 +35,23 @@ class Status:
     db_url: str
     config: Config
 
-    def lines(self) -> list[str]:
+    def fields(self) -> list[tuple[str, str]]:
         emb = self.config.embedded
         return [
-            f"         API URL: {self.api_url}",
-            f"     REST URL: {self.api_url}/rest/v1",
-            f"     Auth URL: {self.api_url}/auth/v1",
-            f" Realtime URL: {self.api_url.replace('http', 'ws', 1)}/realtime/v1/websocket",
-            f"          DB URL: {self.db_url}",
-            f"      JWT secret: {emb.jwt_secret}",
-            f"        anon key: {emb.anon_key}",
-            f"service_role key: {emb.service_key}",
-            f" Publishable key: {emb.publishable_key}",
-            f"      Secret key: {emb.secret_key}",
+            ("API URL", self.api_url),
+            ("REST URL", f"{self.api_url}/rest/v1"),
+            ("Auth URL", f"{self.api_url}/auth/v1"),
+            ("Realtime URL", f"{self.api_url.replace('http', 'ws', 1)}/realtime/v1/websocket"),
+            ("DB URL", self.db_url),
+            ("JWT secret", emb.jwt_secret),
+            ("anon key", emb.anon_key),
+            ("service_role key", emb.service_key),
+            ("Publishable key", emb.publishable_key),
+            ("Secret key", emb.secret_key),
         ]
+
+    def lines(self) -> list[str]:
+        return aligned(self.fields())
 
 
 def _prepare_data_dir(path: str) -> Path:
@@ -97,8 +101,8 @@ async def embedded_stack(config: Config) -> AsyncIterator[Status]:
 
 async def run_embedded(config: Config, out: TextIO = sys.stdout) -> None:
     async with embedded_stack(config) as status:
-        print("Embedded Supabase-compatible stack is running.", file=out)
+        print(STATUS_START, file=out)
         for line in status.lines():
             print(line, file=out)
-        print("Press Ctrl-C to stop.", file=out, flush=True)
+        print(STATUS_END, file=out, flush=True)
         await wait_for_stop_signal()
