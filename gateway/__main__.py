@@ -1,4 +1,4 @@
-"""Command line: `python -m gateway [serve|check-config|migrate|embedded] [--config PATH]`.
+"""Command line: `python -m gateway [serve|check-config|migrate|embedded|token|doctor]`.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
 """
@@ -40,12 +40,18 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="list what would be applied; change nothing"
     )
     sub.add_parser("embedded", help="run the embedded Supabase-compatible stack in the foreground")
+    doc = sub.add_parser(
+        "doctor", help="check the configured project end to end; exit 0 if all pass"
+    )
+    doc.add_argument(
+        "--database-url", default=None, help="PostgreSQL URL for the schema, publication, RLS"
+    )
     tok = sub.add_parser(
         "token", help="sign in (signing up on the embedded stack) and print a token"
     )
     tok.add_argument("email")
     tok.add_argument("--password", default=None, help="required for a hosted project")
-    for name in ("check-config", "migrate", "embedded", "serve", "token"):
+    for name in ("check-config", "migrate", "embedded", "serve", "token", "doctor"):
         # Accept --config after the command too: `python -m gateway check-config --config x`.
         sub.choices[name].add_argument(
             "--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS
@@ -96,6 +102,12 @@ def _serve(config: Config, config_path: str) -> int:
     return run(serve(config, config_path))
 
 
+def _doctor(config: Config, database_url: str | None) -> int:
+    from gateway.cli.doctor import doctor_command
+
+    return run(doctor_command(config, database_url))
+
+
 def _token(config: Config, email: str, password: str | None) -> int:
     from gateway.cli.token_cmd import issue_token, print_token
 
@@ -125,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_config(config)
     if command == "embedded":
         return _embedded(config)
+    if command == "doctor":
+        return _doctor(config, args.database_url)
     if command == "token":
         return _token(config, args.email, args.password)
     return _serve(config, args.config)
