@@ -1,5 +1,5 @@
-"""/openapi.json generated from the REST endpoints' pydantic models, and the /docs
-(Swagger UI) and /redoc pages that render it. No hand-kept spec."""
+"""/openapi.json generated from the REST endpoints' pydantic models (no hand-kept spec),
+and the /docs and /redoc pages that render it (docs_pages)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from gateway import __version__
+from gateway.api import docs_pages
 from gateway.api.models import ErrorBody
 from gateway.api.rest import ENDPOINTS, Endpoint
 from gateway.errors import ErrorCode
@@ -98,32 +99,10 @@ def document() -> dict[str, Any]:
     }
 
 
-SWAGGER = """<!doctype html><html><head><title>Chat gateway - API docs</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-</head><body><div id="swagger-ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
-</body></html>"""
-
-REDOC = """<!doctype html><html><head><title>Chat gateway - ReDoc</title></head><body>
-<redoc spec-url="/openapi.json"></redoc>
-<script src="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"></script>
-</body></html>"""
-
-
 async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(document())
 
 
-async def swagger_page(request: web.Request) -> web.Response:
-    return web.Response(text=SWAGGER, content_type="text/html")
-
-
-async def redoc_page(request: web.Request) -> web.Response:
-    return web.Response(text=REDOC, content_type="text/html")
-
-
 def setup(app: web.Application) -> None:
     app.router.add_get("/openapi.json", openapi_json)
-    app.router.add_get("/docs", swagger_page)
-    app.router.add_get("/redoc", redoc_page)
+    docs_pages.setup(app)
