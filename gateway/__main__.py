@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from gateway.config import Config, ConfigError, ServerConfig, effective, load_config
+from gateway.logs import QUIET_LOGGERS
+from gateway.logs import configure as configure_logs
 from gateway.loop import run
 from gateway.migrate import MigrationError, migrate, pending
 from gateway.signals import die_with_parent
@@ -121,9 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # Per-request and per-frame chatter of the client libraries: a cost on the hot path,
-    # and request lines could carry tokens in query strings.
-    for noisy in ("httpx", "httpcore", "realtime", "websockets"):
+    for noisy in QUIET_LOGGERS:  # before the configuration is read, as after
         logging.getLogger(noisy).setLevel(logging.WARNING)
     command = args.command or "serve"
     if command == "migrate":
@@ -133,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"invalid configuration: {err}", file=sys.stderr)
         return EXIT_CONFIG
+    configure_logs(config.log)
     if command == "check-config":
         return _check_config(config)
     if command == "embedded":

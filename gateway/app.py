@@ -49,6 +49,32 @@ def jwks_url(config: Config) -> str:
     )
 
 
+def _alerting_metrics(metrics: Metrics, feed: Feed, recovery: Recovery) -> None:
+    """What the alert rules (ops/prometheus/alerts.yml) watch beyond the core metrics: all
+    read at scrape time from state the components keep anyway, so nothing on the hot path.
+    (The private reads stand until delivery/ and supabase/ expose these themselves.)"""
+    metrics.gauge(
+        "gateway_upstream_live",
+        "1 while the gateway holds every delivery topic upstream, else 0.",
+        lambda: float(feed.live),
+    )
+    metrics.counter(
+        "gateway_upstream_events_dropped",
+        "Realtime events dropped because the gateway's upstream event queue was full.",
+        lambda: float(feed._dropped),
+    )
+    metrics.gauge(
+        "gateway_upstream_event_queue",
+        "Realtime events received and not yet routed to sockets.",
+        lambda: float(feed._events.qsize()),
+    )
+    metrics.gauge(
+        "gateway_recovery_backlog",
+        "Gap fills in progress: (socket, chat) pairs waiting for messages from the database.",
+        lambda: float(len(recovery._filling)),
+    )
+
+
 def _services_ctx(config: Config) -> object:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         base = config.supabase.url.rstrip("/")
@@ -105,6 +131,7 @@ def _services_ctx(config: Config) -> object:
             metrics.gauge(
                 "gateway_upstream_channels", "Realtime channels joined.", sockets.channel_count
             )
+            _alerting_metrics(metrics, feed, recovery)
             metrics.gauge(
                 "gateway_change_feed_lag_seconds",
                 "Round trip of the last probe published by the database (or the age of one "

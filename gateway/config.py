@@ -268,6 +268,15 @@ class DeliveryConfig(_Section):
     )
 
 
+class LogConfig(_Section):
+    format: Literal["text", "json"] = Field(
+        "text", description="`text`: key=value lines; `json`: one JSON object per line."
+    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest level written (DEBUG adds socket opens and closes)."
+    )
+
+
 class Config(_Section):
     server: ServerConfig = ServerConfig()
     supabase: SupabaseConfig = SupabaseConfig()
@@ -275,6 +284,7 @@ class Config(_Section):
     embedded: EmbeddedConfig = EmbeddedConfig()
     limits: LimitsConfig = LimitsConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    log: LogConfig = LogConfig()
 
     @property
     def uses_embedded(self) -> bool:

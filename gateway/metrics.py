@@ -3,10 +3,12 @@ live in one test process), served at /metrics."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -64,5 +66,21 @@ class Metrics:
         """A gauge whose value is read when scraped (upstream sockets, channels…)."""
         Gauge(name, documentation, registry=self.registry).set_function(read)
 
+    def counter(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """A counter whose value is read when scraped, from a count a component keeps
+        anyway (no work on its path); exported as `<name>_total`."""
+        self.registry.register(_ReadCounter(name, documentation, read))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _ReadCounter(Collector):
+    def __init__(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        self._name, self._documentation, self._read = name, documentation, read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self._name, self._documentation, value=self._read())
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self._name, self._documentation)

@@ -44,6 +44,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except GatewayError as err:
         metrics.error(err.code)
+        # The path only: a query string may carry a token.
+        log.info("request refused %s %s code=%s", request.method, request.path, err.code)
         return _error_response(err)
     except web.HTTPException as exc:
         if exc.status < 400:

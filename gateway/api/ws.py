@@ -105,6 +105,7 @@ async def _admitted(
         request.app[admission_key].claim(ticket, identity.user_id)
     except GatewayError as err:
         services.metrics.error(err.code)
+        log.info("socket refused code=%s", err.code)
         await _prepare(ws, request, services)
         await _close(ws, err)
         return ws
@@ -124,6 +125,7 @@ async def _admitted(
             if not ws.prepared:
                 raise  # no upgrade: the client gets the HTTP error and may retry
             services.metrics.error(err.code)
+            log.warning("socket refused conn=%s user=%s code=%s", conn.id, conn.user_id, err.code)
             await _close(ws, err, default=1013)
             return ws
         await _prepare(ws, request, services)
@@ -189,6 +191,7 @@ async def _run(
 ) -> None:
     metrics = services.metrics
     metrics.socket_opened()
+    log.debug("socket opened conn=%s user=%s", conn.id, conn.user_id)
     services.expiry.watch(conn)
     try:
         if since_seq is not None and conn.peer_id is not None:
@@ -217,20 +220,29 @@ async def _run(
                 await actions.handle(frame)
             except GatewayError as err:
                 if err.close_code is not None:
+                    log.info(
+                        "socket closed conn=%s user=%s code=%s", conn.id, conn.user_id, err.code
+                    )
                     await conn.close_with(err)  # counts the error
                     break
                 metrics.error(err.code)
+                log.info("frame refused conn=%s user=%s code=%s", conn.id, conn.user_id, err.code)
                 conn.send(err.frame())
                 continue
             if isinstance(frame, AuthFrame):
                 services.expiry.watch(conn)  # the refreshed token's expiry
     except Exception:
-        log.exception("socket failed conn=%s", conn.id)
+        log.exception(
+            "socket failed conn=%s user=%s code=%s", conn.id, conn.user_id, ErrorCode.INTERNAL.code
+        )
         await conn.close_with(GatewayError(ErrorCode.INTERNAL))
     finally:
         services.expiry.unwatch(conn)
         services.heartbeat.unwatch(conn)
         metrics.socket_closed()
+        log.debug(
+            "socket closed conn=%s user=%s close_code=%s", conn.id, conn.user_id, ws.close_code
+        )
         if ws.close_code is None and not conn.closing:
             await ws.close()
 
