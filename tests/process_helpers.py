@@ -69,8 +69,8 @@ async def running(*args: str, env: Mapping[str, str]) -> AsyncIterator[asyncio.s
         await stop(proc)
 
 
-async def run(*args: str, env: Mapping[str, str], timeout: float = 60) -> str:
-    """Run a command to completion; its stdout (it must succeed)."""
+async def outcome(*args: str, env: Mapping[str, str], timeout: float = 60) -> tuple[int, str, str]:
+    """Run a command to completion: its exit code, stdout and stderr."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -82,5 +82,12 @@ async def run(*args: str, env: Mapping[str, str], timeout: float = 60) -> str:
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    assert proc.returncode == 0, err.decode()
-    return out.decode().strip()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def run(*args: str, env: Mapping[str, str], timeout: float = 60) -> str:
+    """Run a command to completion; its stdout (it must succeed)."""
+    code, out, err = await outcome(*args, env=env, timeout=timeout)
+    assert code == 0, err
+    return out.strip()

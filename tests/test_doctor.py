@@ -10,13 +10,12 @@ private channels (join authorized by SELECT policies on realtime.messages,
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import jwt
@@ -24,11 +23,11 @@ import pytest
 
 from gateway.cli.doctor import diagnose
 from gateway.cli.doctor_report import Check
-from gateway.config import Config
+from gateway.config import Config, EmbeddedConfig
 from gateway.migrate import discover
 from ops.bench.processes import free_port
 from tests.gateway_helpers import gateway_config
-from tests.process_helpers import ROOT
+from tests.process_helpers import outcome
 from tests.realtime_helpers import RealtimeStack, realtime_stack, run_sql
 
 ALL = [
@@ -59,7 +58,7 @@ def failing(checks: list[Check]) -> list[str]:
     return [c.name for c in checks if not c.ok]
 
 
-async def doctor(stack: RealtimeStack, **sections: dict[str, str]) -> list[Check]:
+async def doctor(stack: RealtimeStack, **sections: dict[str, Any]) -> list[Check]:
     return await diagnose(gateway_config(stack, **sections), stack.database_url)
 
 
@@ -176,21 +175,8 @@ async def run_doctor(config: Config, database_url: str) -> tuple[int, str]:
         "SUPABASE_SERVICE_KEY": config.supabase.service_key,
         "JWT_SECRET": config.auth.jwt_secret,
     }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "doctor",
-        "--database-url",
-        database_url,
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode()
+    code, out, _ = await outcome("doctor", "--database-url", database_url, env=env)
+    return code, out
 
 
 async def test_the_command_exits_0_only_when_all_pass(stack: RealtimeStack) -> None:
@@ -204,3 +190,32 @@ async def test_the_command_exits_0_only_when_all_pass(stack: RealtimeStack) -> N
     assert code == 1
     assert "FAIL  row-level security" in out
     assert "fix: alter table public.messages enable row level security" in out
+
+
+async def test_asymmetric_tokens_verify_through_the_projects_jwks(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A project on ES256 signing keys: the doctor's token verifies with the JWKS the
+    gateway fetches (no secret involved); with ES256 not allowed, it says so."""
+    es256 = EmbeddedConfig(signing="ES256")
+    async with realtime_stack(database_url, tmp_path, config=es256) as s:
+        checks = by_name(await doctor(s, auth={"jwt_secret": ""}))
+        assert failing(list(checks.values())) == []
+        detail = checks["JWT verification"].detail
+        assert detail == "an ES256 token of the project verifies with the project's JWKS"
+        checks = by_name(await doctor(s, auth={"jwt_secret": "", "algorithms": ["HS256"]}))
+        assert failing(list(checks.values())) == ["JWT verification"]
+        assert "list ES256 in auth.algorithms" in checks["JWT verification"].fix
+
+
+async def test_on_the_embedded_default_it_checks_the_embedded_stack(
+    stack: RealtimeStack,
+) -> None:
+    """No SUPABASE_URL: the doctor checks the embedded stack the configuration describes
+    (here on the test stack's port, with the demo keys it runs with)."""
+    port = stack.url.rsplit(":", 1)[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPABASE_", "JWT_"))}
+    env["GATEWAY_EMBEDDED_API_PORT"] = port
+    code, out, _ = await outcome("doctor", "--database-url", stack.database_url, env=env)
+    assert (code, out.splitlines()[-1]) == (0, f"{len(ALL)} of {len(ALL)} checks passed")
+    assert f"Auth and the Data API answer at http://127.0.0.1:{port}" in out

@@ -3,44 +3,22 @@ changes nothing (not even migrate's own bookkeeping schema)."""
 
 from __future__ import annotations
 
-import asyncio
-import sys
-from collections.abc import AsyncIterator
+import os
 
 import asyncpg
-import pytest
 
-from gateway.embedded.bootstrap import apply_bootstrap
 from gateway.migrate import discover, migrate
-from tests.conftest import Cluster, drop_database, fresh_database
-from tests.process_helpers import ROOT
+from tests.process_helpers import outcome
+from tests.test_migrate import bare_database_url
 
-
-@pytest.fixture
-async def bare_database_url(pg_cluster: Cluster) -> AsyncIterator[str]:
-    name = await fresh_database(pg_cluster, migrated=False, prefix="dry_")
-    url = pg_cluster.url(name)
-    await apply_bootstrap(url)
-    yield url
-    await drop_database(pg_cluster, name)
+__all__ = ["bare_database_url"]  # the fixture, shared with the migrate tests
 
 
 async def dry_run(url: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "migrate",
-        "--database-url",
-        url,
-        "--dry-run",
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    code, out, _ = await outcome(
+        "migrate", "--database-url", url, "--dry-run", env=dict(os.environ)
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode()
+    return code, out
 
 
 async def schema_state(url: str) -> tuple[object, object]:

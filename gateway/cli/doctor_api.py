@@ -41,7 +41,7 @@ class ProbeUser:
 
 
 def _a(role: str) -> str:
-    return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
+    return f"{'an' if role[0].lower() in 'aeiou' else 'a'} {role}"
 
 
 def _key_role(key: str) -> str:
@@ -220,6 +220,6 @@ async def jwt_check(probe: ApiProbe, user: ProbeUser) -> Check:
                 f"list {alg} in auth.algorithms and leave auth.jwks_url empty (the project's "
                 "/auth/v1/.well-known/jwks.json) or point it at the project's JWKS"
             )
-        return failed("JWT verification", f"a {alg} token of the project: {err.message}", fix)
+        return failed("JWT verification", f"{_a(alg)} token of the project: {err.message}", fix)
     how = "the JWT secret" if alg.startswith("HS") else "the project's JWKS"
-    return passed("JWT verification", f"a {alg} token of the project verifies with {how}")
+    return passed("JWT verification", f"{_a(alg)} token of the project verifies with {how}")
