@@ -89,6 +89,11 @@ async def _db_checks(database_url: str | None) -> list[Check]:
 
 
 async def doctor_command(config: Config, database_url: str | None) -> int:
-    checks = await diagnose(config, database_url)
+    try:
+        checks = await diagnose(config, database_url)
+    except (aiohttp.ClientError, TimeoutError) as err:
+        # Reachable at first, then gone mid-way: say so rather than print a traceback.
+        print(f"the project stopped answering during the checks: {type(err).__name__}: {err}")
+        return 1
     print("\n".join(render(checks)), flush=True)
     return 0 if all(c.ok for c in checks) else 1

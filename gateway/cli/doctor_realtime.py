@@ -14,6 +14,7 @@ import secrets
 from typing import Any
 
 from realtime import AsyncRealtimeClient, RealtimeChannelOptions, RealtimeSubscribeStates
+from websockets.exceptions import WebSocketException
 
 from gateway.cli.doctor_api import ApiProbe, ProbeUser
 from gateway.cli.doctor_report import Check, failed, passed
@@ -43,8 +44,9 @@ async def private_topic_check(probe: ApiProbe, user: ProbeUser) -> Check:
             f"no answer within {TIMEOUT_SECONDS:.0f} s (joining or receiving on {topic})",
             "check that Realtime is enabled for the project and reachable on /realtime/v1",
         )
-    except (OSError, ConnectionError) as err:
-        return failed(NAME, f"cannot open Realtime's socket: {err}", "check supabase.url")
+    except (OSError, WebSocketException) as err:
+        why = f"cannot open Realtime's socket: {type(err).__name__}: {err}"
+        return failed(NAME, why, "check that Realtime is enabled for the project")
     finally:
         await rt.close()
 
