@@ -39,7 +39,7 @@ CSP = (
 SWAGGER = """<!doctype html><html><head><meta charset="utf-8">
 <title>Chat gateway - API docs</title>
 <link rel="stylesheet" href="/docs/assets/swagger-ui.css">
-</head><body><div id="swagger-ui"></div>
+</head><body><div id="swagger-ui" data-spec-url="/openapi.json"></div>
 <script src="/docs/assets/swagger-ui-bundle.js"></script>
 <script src="/docs/assets/swagger-init.js"></script>
 </body></html>"""

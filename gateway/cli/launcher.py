@@ -133,7 +133,8 @@ def first_screen(config: Config, port: int, status_lines: list[str]) -> list[str
                 ("API docs", f"{base}/docs"),
                 ("Supabase URL", config.supabase.url),
                 ("Anon key", config.supabase.anon_key),
-            ]
+            ],
+            status_lines,
         ),
         "Tokens for trying it: python -m gateway token you@example.com",
     ]

@@ -17,7 +17,6 @@ from typing import TextIO
 
 from aiohttp import web
 
-from gateway.cli.screen import STATUS_END, STATUS_START, aligned
 from gateway.config import LISTEN_BACKLOG, Config
 from gateway.embedded.appkeys import EmbeddedContext
 from gateway.embedded.bootstrap import apply_bootstrap
@@ -27,6 +26,10 @@ from gateway.embedded.postgres import PostgresServer
 from gateway.embedded.server import create_embedded_app
 from gateway.migrate import migrate
 from gateway.signals import wait_for_stop_signal
+
+# The launcher (gateway/cli/screen.py) reads the block between these two lines.
+STATUS_START = "Embedded Supabase-compatible stack is running."
+STATUS_END = "Press Ctrl-C to stop."
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,10 @@ class Status:
         ]
 
     def lines(self) -> list[str]:
-        return aligned(self.fields())
+        """`label: value`, labels right-aligned on the colons, as `supabase status` prints."""
+        fields = self.fields()
+        width = max(len(label) for label, _ in fields)
+        return [f"{label:>{width}}: {value}" for label, value in fields]
 
 
 def _prepare_data_dir(path: str) -> Path:
