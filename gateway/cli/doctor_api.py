@@ -67,8 +67,9 @@ class ApiProbe:
         self.base = config.supabase.url.rstrip("/")
         self.session = session
 
-    def headers(self, key: str, bearer: str | None = None) -> dict[str, str]:
-        return {"apikey": key, "Authorization": f"Bearer {bearer or key}"}
+    def headers(self, key: str) -> dict[str, str]:
+        """A key as supabase-js sends it: in both headers, `sb_` keys included."""
+        return {"apikey": key, "Authorization": f"Bearer {key}"}
 
     async def call(
         self, method: str, path: str, headers: dict[str, str], body: Any = None
