@@ -51,8 +51,7 @@ def jwks_url(config: Config) -> str:
 
 def _alerting_metrics(metrics: Metrics, feed: Feed, recovery: Recovery) -> None:
     """What the alert rules (ops/prometheus/alerts.yml) watch beyond the core metrics: all
-    read at scrape time from state the components keep anyway, so nothing on the hot path.
-    (The private reads stand until delivery/ and supabase/ expose these themselves.)"""
+    read at scrape time from state the components keep anyway, so nothing on the hot path."""
     metrics.gauge(
         "gateway_upstream_live",
         "1 while the gateway holds every delivery topic upstream, else 0.",
@@ -61,17 +60,17 @@ def _alerting_metrics(metrics: Metrics, feed: Feed, recovery: Recovery) -> None:
     metrics.counter(
         "gateway_upstream_events_dropped",
         "Realtime events dropped because the gateway's upstream event queue was full.",
-        lambda: float(feed._dropped),
+        lambda: float(feed.dropped),
     )
     metrics.gauge(
         "gateway_upstream_event_queue",
         "Realtime events received and not yet routed to sockets.",
-        lambda: float(feed._events.qsize()),
+        lambda: float(feed.queued),
     )
     metrics.gauge(
         "gateway_recovery_backlog",
         "Gap fills in progress: (socket, chat) pairs waiting for messages from the database.",
-        lambda: float(len(recovery._filling)),
+        lambda: float(recovery.backlog),
     )
 
 

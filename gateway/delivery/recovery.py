@@ -63,6 +63,11 @@ class Recovery:
         self._filling: set[tuple[int, str]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
 
+    @property
+    def backlog(self) -> int:
+        """Gap fills under way: (socket, chat) pairs waiting for the database."""
+        return len(self._filling)
+
     def gap_found(self, conn: Connection, chat_id: str) -> None:
         """A socket's cursor has a hole in `chat_id` (its `on_gap`)."""
         key = (conn.id, chat_id)

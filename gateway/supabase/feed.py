@@ -101,6 +101,16 @@ class Feed:
         )
         self._dropped = 0
 
+    @property
+    def dropped(self) -> int:
+        """Events dropped because the queue was full (each one starts a recovery)."""
+        return self._dropped
+
+    @property
+    def queued(self) -> int:
+        """Events received and not yet routed."""
+        return self._events.qsize()
+
     async def start(self) -> None:
         """Open the socket and join the topics once the database has named them (in the
         background if the Data API does not answer now); returns after the first attempt."""
