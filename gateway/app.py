@@ -61,6 +61,7 @@ def _services_ctx(config: Config) -> object:
                 audience=config.auth.audience,
                 algorithms=config.auth.algorithms,
                 leeway_seconds=config.auth.leeway_seconds,
+                issuer=config.auth.issuer,
             )
             data_api = data_api_pool(f"{base}/rest/v1")
             store = Store(DataApi(f"{base}/rest/v1", config.supabase.anon_key, data_api))

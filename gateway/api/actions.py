@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from gateway.api.limits import Kind, Rate, RateLimited, TokenBucket, UserRates
+from gateway.api.limits import Kind, Rate, RateLimited, SocketBudget, TokenBucket, UserRates
 from gateway.api.models import wire_message
 from gateway.api.protocol import (
     PONG,
@@ -55,6 +55,7 @@ class Actions:
     services: Services
     conn: Connection
     rates: UserRates
+    budget: SocketBudget
     _chat_of_peer: dict[str, str] = field(default_factory=dict)
     _typing_at: dict[str, float] = field(default_factory=dict)
     _refusals: TokenBucket | None = None  # made on the first refusal
@@ -63,6 +64,8 @@ class Actions:
         if isinstance(frame, ChatFrame):
             await self.chat(frame)
         elif isinstance(frame, PingFrame):
+            if flood := self.budget.flood("ping"):
+                raise flood
             self.conn.send(PONG)
         elif isinstance(frame, TypingFrame):
             await self.typing(frame)
