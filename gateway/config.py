@@ -281,6 +281,11 @@ class DeliveryConfig(_Section):
         le=50,
         description="Presence channels per gateway, each listing up to ~5,000 of its users.",
     )
+    presence_visibility: Literal["chats", "everyone"] = Field(
+        "chats",
+        description="Who sees a user online: `chats`, only people who share a chat with "
+        "them; `everyone` (the original app). Never across a block.",
+    )
 
 
 class Config(_Section):
