@@ -29,6 +29,7 @@ from gateway.delivery.recovery import Recovery
 from gateway.delivery.router import Router
 from gateway.delivery.start_points import StartPointReader
 from gateway.delivery.users import LocalUsers
+from gateway.delivery.visibility import BlockFeed, Visibility
 from gateway.delivery.watchers import PeerWatch
 from gateway.errors import ErrorCode, GatewayError
 from gateway.metrics import Metrics
@@ -78,9 +79,14 @@ def _services_ctx(config: Config) -> object:
             online = OnlineUsers(sockets, shards=config.delivery.presence_shards)
             start_points = StartPointReader(service)
             users = LocalUsers(start_points)
-            watch = PeerWatch(users, online)
+            visibility = Visibility()
+            watch = PeerWatch(users, online, visibility)
             online.listen(watch.on_presence)
+            visibility.listen(watch.on_visibility)
             router = Router(users, watch, online, metrics)
+            blocks = BlockFeed(
+                router, visibility, store, service_key, config.delivery.presence_visibility
+            )
             recovery = Recovery(store, users)
             positions = PositionCheck(
                 service,
@@ -95,7 +101,7 @@ def _services_ctx(config: Config) -> object:
             feed = Feed(
                 sockets,
                 service,
-                router,
+                blocks,
                 positions.check_soon,
                 probe_interval=config.delivery.position_check_seconds,
                 max_lag=config.delivery.max_feed_lag_seconds,
@@ -124,6 +130,7 @@ def _services_ctx(config: Config) -> object:
                 sockets,
                 metrics,
                 heartbeat,
+                visibility,
             )
             await feed.start()
             await online.start()
@@ -145,6 +152,7 @@ def _services_ctx(config: Config) -> object:
                 await recovery.close()
                 await start_points.close()
                 await feed.close()
+                await blocks.close()
                 await online.close()
                 await sockets.close()
                 await data_api.close()

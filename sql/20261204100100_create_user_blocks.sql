@@ -90,6 +90,17 @@ begin
    where blocker_id = (select auth.uid()) and blocked_id = unblock_user.user_id;
 end;
 $$;
+-- Whom the caller blocked, newest first, as one jsonb array (no max-rows cut).
+create function public.list_my_blocks() returns jsonb
+language sql stable security invoker set search_path = '' as $$
+  select coalesce(jsonb_agg(blocked_id order by created_at desc, blocked_id), '[]'::jsonb)
+    from public.user_blocks
+   where blocker_id = (select auth.uid())
+$$;
+comment on function public.list_my_blocks() is 'Whom the caller blocked, newest first.';
+revoke all on function public.list_my_blocks() from public, anon;
+grant execute on function public.list_my_blocks() to authenticated, service_role;
+
 comment on function public.block_user(uuid) is 'Block a user (idempotent).';
 comment on function public.unblock_user(uuid) is 'Lift your block of a user (idempotent).';
 

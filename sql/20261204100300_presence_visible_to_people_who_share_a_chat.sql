@@ -82,15 +82,17 @@ revoke all on function public.gateway_set_presence_visibility(text) from public,
 grant execute on function public.gateway_set_presence_visibility(text) to service_role;
 
 -- Of `user_ids` (the users online), those whose presence `viewer` may see (themselves
--- included): what
--- GET /api/online-users answers. service_role only, so no user can ask about others.
-create function public.gateway_visible_presence(viewer uuid, user_ids uuid[]) returns jsonb
+-- included): what GET /api/online-users answers, under the asking gateway's own setting
+-- (`everyone`). service_role only, so no user can ask about others' blocks.
+create function public.gateway_visible_presence(viewer uuid, user_ids uuid[], everyone boolean)
+returns jsonb
 language sql stable security definer set search_path = '' as $$
   select coalesce(jsonb_agg(u order by u), '[]'::jsonb)
     from unnest(user_ids) as u
    where u = viewer
       or (not chat_private.blocked_between(u, viewer)
-          and (chat_private.presence_public() or chat_private.share_a_chat(u, viewer)))
+          and (everyone or chat_private.share_a_chat(u, viewer)))
 $$;
-revoke all on function public.gateway_visible_presence(uuid, uuid[]) from public, anon, authenticated;
-grant execute on function public.gateway_visible_presence(uuid, uuid[]) to service_role;
+revoke all on function public.gateway_visible_presence(uuid, uuid[], boolean)
+  from public, anon, authenticated;
+grant execute on function public.gateway_visible_presence(uuid, uuid[], boolean) to service_role;

@@ -157,6 +157,8 @@ class Actions:
             return
         self._limit("typing")  # only events that would be forwarded count
         chat_id = self.chat_id_for(peer)
+        if self.services.visibility.hidden(self.conn.user_id, peer):
+            return  # a block stands between them: dropped, as the peer's presence is
         if len(self._typing_at) >= TYPING_PEERS_KEPT:  # only the last second matters
             self._typing_at = {
                 p: t for p, t in self._typing_at.items() if now - t < TYPING_INTERVAL_SECONDS
