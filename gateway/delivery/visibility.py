@@ -23,15 +23,22 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from gateway.delivery.router import Router
 from gateway.errors import GatewayError
 
-__all__ = ["BlockFeed", "BlockSource", "Visibility"]
+__all__ = ["BlockFeed", "BlockSource", "Downstream", "Visibility"]
 
 log = logging.getLogger(__name__)
 
 RETRY_FIRST_SECONDS = 0.5
 RETRY_CAP_SECONDS = 10.0
+
+
+class Downstream(Protocol):
+    """Where the feed's other events go (the router)."""
+
+    def on_event(self, event: str, payload: dict[str, Any]) -> None: ...
+    def on_live(self) -> None: ...
+    def on_down(self) -> None: ...
 
 
 class BlockSource(Protocol):
@@ -95,7 +102,7 @@ class BlockFeed:
 
     def __init__(
         self,
-        router: Router,
+        router: Downstream,
         visibility: Visibility,
         source: BlockSource,
         service_key: str,
