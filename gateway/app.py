@@ -29,6 +29,7 @@ from gateway.delivery.recovery import Recovery
 from gateway.delivery.router import Router
 from gateway.delivery.start_points import StartPointReader
 from gateway.delivery.users import LocalUsers
+from gateway.delivery.visibility import BlockFeed, Visibility
 from gateway.delivery.watchers import PeerWatch
 from gateway.errors import ErrorCode, GatewayError
 from gateway.metrics import Metrics
@@ -86,6 +87,7 @@ def _services_ctx(config: Config) -> object:
                 audience=config.auth.audience,
                 algorithms=config.auth.algorithms,
                 leeway_seconds=config.auth.leeway_seconds,
+                issuer=config.auth.issuer,
             )
             data_api = data_api_pool(f"{base}/rest/v1")
             store = Store(DataApi(f"{base}/rest/v1", config.supabase.anon_key, data_api))
@@ -102,9 +104,14 @@ def _services_ctx(config: Config) -> object:
             online = OnlineUsers(sockets, shards=config.delivery.presence_shards)
             start_points = StartPointReader(service)
             users = LocalUsers(start_points)
-            watch = PeerWatch(users, online)
+            visibility = Visibility()
+            watch = PeerWatch(users, online, visibility)
             online.listen(watch.on_presence)
+            visibility.listen(watch.on_visibility)
             router = Router(users, watch, online, metrics)
+            blocks = BlockFeed(
+                router, visibility, store, service_key, config.delivery.presence_visibility
+            )
             recovery = Recovery(store, users)
             positions = PositionCheck(
                 service,
@@ -119,7 +126,7 @@ def _services_ctx(config: Config) -> object:
             feed = Feed(
                 sockets,
                 service,
-                router,
+                blocks,
                 positions.check_soon,
                 probe_interval=config.delivery.position_check_seconds,
                 max_lag=config.delivery.max_feed_lag_seconds,
@@ -149,6 +156,7 @@ def _services_ctx(config: Config) -> object:
                 sockets,
                 metrics,
                 heartbeat,
+                visibility,
             )
             await feed.start()
             await online.start()
@@ -170,6 +178,7 @@ def _services_ctx(config: Config) -> object:
                 await recovery.close()
                 await start_points.close()
                 await feed.close()
+                await blocks.close()
                 await online.close()
                 await sockets.close()
                 await data_api.close()

@@ -135,6 +135,11 @@ class AuthConfig(_Section):
         ("HS256", "ES256", "RS256"), description="Accepted JWT algorithms (never `none`)."
     )
     leeway_seconds: int = Field(0, ge=0, le=300, description="Clock skew allowed on `exp`.")
+    issuer: str = Field(
+        "",
+        description="Required `iss` claim, e.g. the project's `<url>/auth/v1` (what Supabase "
+        "Auth signs); empty: not checked.",
+    )
 
     @field_validator("algorithms")
     @classmethod
@@ -244,6 +249,16 @@ class LimitsConfig(_Section):
         description="Frames a socket may have refused as rate_limited (one forgiven per "
         "second) before it is closed with rate_limit_flood (4029).",
     )
+    ws_ping_rate: float = Field(
+        2.0, ge=0, description="Pings a socket may send per second, either kind (0: no limit)."
+    )
+    ws_ping_burst: int = Field(30, ge=1, description="Pings a socket may send at once.")
+    ws_invalid_rate: float = Field(
+        1.0, ge=0, description="Frames refused as bad input per socket per second (0: no limit)."
+    )
+    ws_invalid_burst: int = Field(
+        30, ge=1, description="Frames refused as bad input a socket may send at once."
+    )
 
 
 class DeliveryConfig(_Section):
@@ -265,6 +280,11 @@ class DeliveryConfig(_Section):
         ge=1,
         le=50,
         description="Presence channels per gateway, each listing up to ~5,000 of its users.",
+    )
+    presence_visibility: Literal["chats", "everyone"] = Field(
+        "chats",
+        description="Who sees a user online: `chats`, only people who share a chat with "
+        "them; `everyone` (the original app). Never across a block.",
     )
 
 

@@ -14,6 +14,7 @@ from gateway.config import Config
 from gateway.delivery.client import Connection
 from gateway.delivery.recovery import Recovery
 from gateway.delivery.router import Router
+from gateway.delivery.visibility import Visibility
 from gateway.metrics import Metrics
 from gateway.supabase.feed import Feed
 from gateway.supabase.online import OnlineUsers
@@ -33,6 +34,7 @@ class Services:
     realtime: RealtimeSockets
     metrics: Metrics
     heartbeat: Heartbeat[Connection]
+    visibility: Visibility  # the blocks between users (presence, typing)
     sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)
     expiry: ExpiryWatch[Connection] = field(default_factory=lambda: ExpiryWatch(Connection.expire))
 

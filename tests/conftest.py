@@ -225,7 +225,15 @@ async def unlimited_gateway(embedded: EmbeddedStack) -> AsyncIterator[Gateway]:
     """A gateway with its per-user rate limits off: for tests that probe input, not rates."""
     from tests.gateway_helpers import gateway_config, running_gateway
 
-    rates = ("send_rate", "typing_rate", "read_rate", "resume_rate", "ws_handshake_rate")
+    rates = (
+        "send_rate",
+        "typing_rate",
+        "read_rate",
+        "resume_rate",
+        "ws_handshake_rate",
+        "ws_ping_rate",
+        "ws_invalid_rate",
+    )
     config = gateway_config(embedded, limits=dict.fromkeys(rates, 0))
     async with running_gateway(config, embedded) as gw:
         yield gw

@@ -173,6 +173,7 @@ class Core:
         from gateway.delivery.router import Router
         from gateway.delivery.start_points import StartPointReader
         from gateway.delivery.users import LocalUsers
+        from gateway.delivery.visibility import Visibility
         from gateway.delivery.watchers import PeerWatch
         from gateway.metrics import Metrics
 
@@ -180,7 +181,10 @@ class Core:
         self.presence = Presence()
         self.users = LocalUsers(StartPointReader(world))
         self.router = Router(
-            self.users, PeerWatch(self.users, self.presence), self.presence, Metrics()
+            self.users,
+            PeerWatch(self.users, self.presence, Visibility()),
+            self.presence,
+            Metrics(),
         )
         self.recovery = Recovery(world, self.users, grace_seconds=0)
         self.positions = PositionCheck(

@@ -136,6 +136,9 @@ async def test_an_unchanged_read_marker_broadcasts_nothing(db: asyncpg.Connectio
 async def test_anyone_signed_in_may_watch_online_users_but_not_track(
     db: asyncpg.Connection,
 ) -> None:
+    # Under delivery.presence_visibility = "everyone" (the default, "chats", is in
+    # tests/js/presence_consent.test.mjs).
+    await db.execute("update chat_private.presence_settings set visibility = 'everyone'")
     a = await create_user(db)
     async with db.transaction():
         probe = await db.fetchval(

@@ -341,6 +341,8 @@ async def test_openapi_is_generated_from_the_models(gateway: Gateway) -> None:
         "/api/chats",
         "/api/online-users",
         "/api/chat/{receiver_id}/read",
+        "/api/blocks",
+        "/api/blocks/{user_id}",
     }
     send_op = doc["paths"]["/api/chat/{receiver_id}/send"]["post"]
     body_ref = send_op["requestBody"]["content"]["application/json"]["schema"]["$ref"]

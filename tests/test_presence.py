@@ -21,6 +21,7 @@ from tests.realtime_helpers import (
     options,
     realtime_stack,
 )
+from tests.rest_helpers import run_sql
 from tests.upstream_helpers import (
     DEADLINE,
     QUIET,
@@ -146,6 +147,8 @@ class DirectSubscriber:
 @pytest.fixture
 async def direct(embedded: EmbeddedStack) -> AsyncIterator[DirectSubscriber]:
     _uid, token = await create_user(embedded)
+    # Signed-in users read online-users only under delivery.presence_visibility = "everyone".
+    await run_sql(embedded, "update chat_private.presence_settings set visibility = 'everyone'")
     # As supabase-py sets it up: the anon key opens the socket, the user's token the channel.
     rt = AsyncRealtimeClient(embedded.url + "/realtime/v1", embedded.anon_key)
     rt.access_token = token

@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from gateway.api.limits import Kind, Rate, RateLimited, TokenBucket, UserRates
+from gateway.api.limits import Kind, Rate, RateLimited, SocketBudget, TokenBucket, UserRates
 from gateway.api.models import wire_message
 from gateway.api.protocol import (
     PONG,
@@ -55,6 +55,7 @@ class Actions:
     services: Services
     conn: Connection
     rates: UserRates
+    budget: SocketBudget
     _chat_of_peer: dict[str, str] = field(default_factory=dict)
     _typing_at: dict[str, float] = field(default_factory=dict)
     _refusals: TokenBucket | None = None  # made on the first refusal
@@ -63,6 +64,8 @@ class Actions:
         if isinstance(frame, ChatFrame):
             await self.chat(frame)
         elif isinstance(frame, PingFrame):
+            if flood := self.budget.flood("ping"):
+                raise flood
             self.conn.send(PONG)
         elif isinstance(frame, TypingFrame):
             await self.typing(frame)
@@ -154,6 +157,8 @@ class Actions:
             return
         self._limit("typing")  # only events that would be forwarded count
         chat_id = self.chat_id_for(peer)
+        if self.services.visibility.hidden(self.conn.user_id, peer):
+            return  # a block stands between them: dropped, as the peer's presence is
         if len(self._typing_at) >= TYPING_PEERS_KEPT:  # only the last second matters
             self._typing_at = {
                 p: t for p, t in self._typing_at.items() if now - t < TYPING_INTERVAL_SECONDS

@@ -21,7 +21,16 @@ from aiohttp import web
 from gateway.config import LimitsConfig
 from gateway.errors import ErrorCode, GatewayError
 
-__all__ = ["Buckets", "Kind", "Rate", "RateLimited", "TokenBucket", "UserRates", "user_rates_key"]
+__all__ = [
+    "Buckets",
+    "Kind",
+    "Rate",
+    "RateLimited",
+    "SocketBudget",
+    "TokenBucket",
+    "UserRates",
+    "user_rates_key",
+]
 
 Clock = Callable[[], float]
 Kind = Literal["send", "typing", "read", "resume"]
@@ -117,6 +126,44 @@ class UserRates:
         wait = self._buckets[kind].take(user_id)
         if wait:
             raise RateLimited(wait, _WHAT[kind])
+
+
+class SocketBudget:
+    """What one socket may cost in frames that do no work: pings (WebSocket pings and
+    `{"type":"ping"}` frames) and frames refused as bad input. Each costs a parse and an
+    answer, none touches a user's limits, so a client could otherwise send them without
+    end; over its budget the socket is closed with rate_limit_flood (4029). Buckets are
+    made on first use: an idle socket holds only this object."""
+
+    __slots__ = ("_clock", "_invalid", "_limits", "_ping")
+
+    def __init__(self, limits: LimitsConfig, clock: Clock = time.monotonic) -> None:
+        self._limits = limits
+        self._clock = clock
+        self._ping: TokenBucket | None = None
+        self._invalid: TokenBucket | None = None
+
+    def flood(self, kind: Literal["ping", "invalid"]) -> GatewayError | None:
+        """Count one; past the budget, the rate_limit_flood error that closes the socket."""
+        limits = self._limits
+        if kind == "ping":
+            rate = Rate(limits.ws_ping_rate, limits.ws_ping_burst)
+        else:
+            rate = Rate(limits.ws_invalid_rate, limits.ws_invalid_burst)
+        if rate.per_second <= 0:
+            return None
+        now = self._clock()
+        bucket = self._ping if kind == "ping" else self._invalid
+        if bucket is None:
+            bucket = TokenBucket(float(rate.burst), now)
+            if kind == "ping":
+                self._ping = bucket
+            else:
+                self._invalid = bucket
+        if not bucket.take(rate, now):
+            return None
+        what = "pings" if kind == "ping" else "invalid frames"
+        return GatewayError(ErrorCode.RATE_LIMIT_FLOOD, f"too many {what} on this socket")
 
 
 user_rates_key = web.AppKey("user_rates_key", UserRates)

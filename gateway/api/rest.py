@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from gateway.api import blocks
 from gateway.api.actions import parse_peer, validate_text
 from gateway.api.limits import user_rates_key
 from gateway.api.middleware import ascii_token
@@ -113,9 +114,8 @@ async def chats(request: web.Request, services: Services, me: Identity) -> web.R
 
 
 async def online_users(request: web.Request, services: Services, me: Identity) -> web.Response:
-    return _json(
-        OnlineUsers.model_validate({"online_users": sorted(services.online.online_users())})
-    )
+    visible = await blocks.visible_online(services, me)
+    return _json(OnlineUsers.model_validate({"online_users": visible}))
 
 
 async def mark_read(request: web.Request, services: Services, me: Identity) -> web.Response:
@@ -149,7 +149,13 @@ ENDPOINTS = (
         also=((200, "The client_msg_id was used before: the original message"),),
     ),
     Endpoint("GET", "/api/chats", chats, "Your conversations, newest first.", Chats),
-    Endpoint("GET", "/api/online-users", online_users, "Users online on any gateway.", OnlineUsers),
+    Endpoint(
+        "GET",
+        "/api/online-users",
+        online_users,
+        "Users online on any gateway whom you may see (delivery.presence_visibility).",
+        OnlineUsers,
+    ),
     Endpoint(
         "POST",
         "/api/chat/{receiver_id}/read",
@@ -157,6 +163,21 @@ ENDPOINTS = (
         "Mark the conversation read up to seq (never moves back).",
         ReadResult,
         body=ReadBody,
+    ),
+    Endpoint("GET", "/api/blocks", blocks.blocked_users, "Whom you blocked.", blocks.BlockedUsers),
+    Endpoint(
+        "PUT",
+        "/api/blocks/{user_id}",
+        blocks.block,
+        "Block a user: nothing more passes between you (idempotent).",
+        blocks.BlockState,
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/blocks/{user_id}",
+        blocks.unblock,
+        "Lift your block of a user (idempotent).",
+        blocks.BlockState,
     ),
 )
 

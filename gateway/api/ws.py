@@ -24,7 +24,7 @@ from aiohttp import WSMessage, WSMsgType, web
 
 from gateway.api.actions import Actions, parse_peer
 from gateway.api.admission import Ticket, admission_key
-from gateway.api.limits import user_rates_key
+from gateway.api.limits import SocketBudget, user_rates_key
 from gateway.api.middleware import ascii_token
 from gateway.api.models import SEQ_MAX
 from gateway.api.protocol import AuthFrame, encode, parse_frame
@@ -36,6 +36,8 @@ from gateway.services import Services, services_key
 log = logging.getLogger(__name__)
 
 _CLOSED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
+# Refusals of a frame's form, before any work: they count against the socket's budget.
+BAD_INPUT = frozenset({ErrorCode.INVALID_JSON, ErrorCode.INVALID_REQUEST, ErrorCode.UNKNOWN_TYPE})
 
 
 def check_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
@@ -117,7 +119,8 @@ async def _admitted(
         on_gap=services.recovery.gap_found,
         on_error=services.metrics.error,
     )
-    actions = Actions(services, conn, request.app[user_rates_key])
+    budget = SocketBudget(limits)
+    actions = Actions(services, conn, request.app[user_rates_key], budget)
     try:
         try:
             resume_chat = await _attach(conn, actions, services, since_seq)
@@ -209,16 +212,20 @@ async def _run(
             if msg.type in _CLOSED:
                 break
             conn.heard()
-            if msg.type is not WSMsgType.TEXT:
-                if msg.type is WSMsgType.PING:
-                    await ws.pong(msg.data)
-                elif msg.type is not WSMsgType.PONG:
-                    conn.send(GatewayError(ErrorCode.INVALID_JSON, "send text frames").frame())
-                continue
             try:
+                if msg.type is not WSMsgType.TEXT:
+                    if msg.type is WSMsgType.PING:
+                        if flood := actions.budget.flood("ping"):
+                            raise flood
+                        await ws.pong(msg.data)
+                    elif msg.type is not WSMsgType.PONG:
+                        raise GatewayError(ErrorCode.INVALID_JSON, "send text frames")
+                    continue
                 frame = parse_frame(msg.data)
                 await actions.handle(frame)
             except GatewayError as err:
+                if err.error in BAD_INPUT:
+                    err = actions.budget.flood("invalid") or err
                 if err.close_code is not None:
                     log.info(
                         "socket closed conn=%s user=%s code=%s", conn.id, conn.user_id, err.code

@@ -2,7 +2,8 @@
 
 An explicit algorithm allow-list (never `none`); the key is chosen by the token's
 algorithm family, so an RS/ES token can never be checked against the HMAC secret
-(no algorithm confusion). `exp`, `aud` and a UUID `sub` are required.
+(no algorithm confusion). `exp`, `aud` and a UUID `sub` are required, and `iss` when
+`auth.issuer` is set.
 """
 
 from __future__ import annotations
@@ -43,12 +44,14 @@ class TokenVerifier:
         audience: str,
         algorithms: tuple[str, ...],
         leeway_seconds: int = 0,
+        issuer: str = "",
     ) -> None:
         self._secret = secret
         self._jwks = jwks
         self._audience = audience
         self._algorithms = frozenset(algorithms) - {"none"}
         self._leeway = leeway_seconds
+        self._issuer = issuer or None  # None: PyJWT checks no `iss`
 
     async def verify(self, token: str | None) -> Identity:
         if not token:
@@ -65,12 +68,17 @@ class TokenVerifier:
                 algorithms=[alg],
                 audience=self._audience,
                 leeway=self._leeway,
+                issuer=self._issuer,
                 options={"require": ["exp", "sub", "aud"]},
             )
         except jwt.ExpiredSignatureError:
             raise GatewayError(ErrorCode.TOKEN_EXPIRED) from None
         except jwt.InvalidAudienceError:
             raise GatewayError(ErrorCode.TOKEN_INVALID, "token audience not accepted") from None
+        except (jwt.InvalidIssuerError, jwt.MissingRequiredClaimError) as err:
+            if isinstance(err, jwt.MissingRequiredClaimError) and err.claim != "iss":
+                raise GatewayError(ErrorCode.TOKEN_INVALID) from None
+            raise GatewayError(ErrorCode.TOKEN_INVALID, "token issuer not accepted") from None
         except jwt.PyJWTError:
             raise GatewayError(ErrorCode.TOKEN_INVALID) from None
         return Identity(_user_id(claims), token, int(claims["exp"]))

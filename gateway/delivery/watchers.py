@@ -3,7 +3,8 @@
 Each local user watches their peers (learned from their chat list and from every message
 routed to them). A peer's change, anywhere, becomes a `presence` frame on the watching
 user's sockets that cover that peer; a newly learned peer who is online is announced at
-once.
+once. Nothing passes between two users a block stands between (`Hidden`): a block made
+or lifted is told to each as the other going offline or coming back.
 """
 
 from __future__ import annotations
@@ -14,17 +15,22 @@ from gateway.api.protocol import encode, presence_frame
 from gateway.delivery.client import Connection
 from gateway.delivery.users import LocalUsers, UserState
 
-__all__ = ["OnlineView", "PeerWatch"]
+__all__ = ["Hidden", "OnlineView", "PeerWatch"]
 
 
 class OnlineView(Protocol):
     def is_online(self, user_id: str) -> bool: ...
 
 
+class Hidden(Protocol):
+    def hidden(self, user: str, other: str) -> bool: ...
+
+
 class PeerWatch:
-    def __init__(self, users: LocalUsers, online: OnlineView) -> None:
+    def __init__(self, users: LocalUsers, online: OnlineView, hidden: Hidden) -> None:
         self._users = users
         self._online = online
+        self._hidden = hidden
         self._watchers: dict[str, set[str]] = {}  # peer → local users who chat with them
 
     def watch(self, user: str, state: UserState, peers: list[str]) -> None:
@@ -32,12 +38,16 @@ class PeerWatch:
         which of them are online."""
         for peer in peers:
             self._watchers.setdefault(peer, set()).add(user)
-            if self._online.is_online(peer):
+            if self._online.is_online(peer) and not self._hidden.hidden(user, peer):
                 send_to_covering(state, peer, encode(presence_frame(peer, True)))
 
     def announce(self, conn: Connection, peer: str) -> None:
         """Tell one new socket that a peer of its user is online, if they are."""
-        if self._online.is_online(peer) and conn.covers(None, peer):
+        if (
+            self._online.is_online(peer)
+            and conn.covers(None, peer)
+            and not self._hidden.hidden(conn.user_id, peer)
+        ):
             conn.send(presence_frame(peer, True))
 
     def forget(self, user: str, state: UserState) -> None:
@@ -57,8 +67,16 @@ class PeerWatch:
         frame = encode(presence_frame(user, online))
         for local in watchers:
             state = self._users.get(local)
-            if state is not None and local != user:
+            if state is not None and local != user and not self._hidden.hidden(local, user):
                 send_to_covering(state, user, frame)
+
+    def on_visibility(self, a: str, b: str, visible: bool) -> None:
+        """A block between a and b was made (not `visible`) or lifted: each local one who
+        chats with the other, if the other is online, sees them go offline or come back."""
+        for user, other in ((a, b), (b, a)):
+            state = self._users.get(user)
+            if state is not None and other in state.peers and self._online.is_online(other):
+                send_to_covering(state, other, encode(presence_frame(other, visible)))
 
 
 def send_to_covering(state: UserState, peer: str, frame: str) -> None:

@@ -17,3 +17,7 @@ create policy "test: chat members publish presence on their chat topic"
       select 'chat:' || chat_id::text from chat_private.my_chat_ids() as chat_id
     )
   );
+
+-- The online-users test below is of presence open to everyone (gateway config
+-- delivery.presence_visibility = "everyone", which a gateway writes at start).
+update chat_private.presence_settings set visibility = 'everyone';
