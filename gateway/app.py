@@ -8,6 +8,7 @@ client socket is closed with 1001 (going away) before the upstream goes.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import uuid
 from collections.abc import AsyncIterator
@@ -187,9 +188,15 @@ def _services_ctx(config: Config) -> object:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    going = GatewayError(ErrorCode.SHUTTING_DOWN)
-    for socket in list(app[services_key].sockets):
-        await socket.close(code=WSCloseCode.GOING_AWAY, message=going.code.encode())
+    """All at once: a close waits for the client's reply, so one client that is not
+    reading held up the 1001 of every socket after it until the shutdown timeout cut
+    them off without one (1006)."""
+    going = GatewayError(ErrorCode.SHUTTING_DOWN).code.encode()
+    sockets = list(app[services_key].sockets)
+    await asyncio.gather(
+        *(socket.close(code=WSCloseCode.GOING_AWAY, message=going) for socket in sockets),
+        return_exceptions=True,
+    )
 
 
 def create_app(config: Config) -> web.Application:

@@ -171,6 +171,13 @@ class EmbeddedConfig(_Section):
     refresh_token_reuse_interval_seconds: int = Field(
         10, ge=0, description="Seconds a rotated refresh token may still be reused (as GoTrue)."
     )
+    postgres_restart_delay_seconds: float = Field(
+        0.2,
+        gt=0,
+        le=60,
+        description="Wait before restarting a PostgreSQL that died (doubling up to 10 s while"
+        " it fails to start).",
+    )
     change_feed_max_lag_seconds: float = Field(
         10.0,
         gt=0,

@@ -4,12 +4,17 @@ a probe published by the database comes back through Realtime in time) and /metr
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 
 from aiohttp import web
 
 from gateway.errors import ErrorCode, GatewayError
 from gateway.services import services_key
+
+# /readyz answers within a second whatever the database does: a load balancer's probe
+# must not hang on a Data API that waits on a stopped (or unanswering) PostgreSQL.
+READY_PING_SECONDS = 0.8
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -24,8 +29,9 @@ async def readyz(request: web.Request) -> web.Response:
         "change_feed": services.feed.probe.healthy,
     }
     try:
-        await services.store.ping(services.config.supabase.service_key)
-    except GatewayError:
+        async with asyncio.timeout(READY_PING_SECONDS):
+            await services.store.ping(services.config.supabase.service_key)
+    except (GatewayError, TimeoutError):
         checks["database"] = False
     ready = all(checks.values())
     lag = services.feed.probe.lag()

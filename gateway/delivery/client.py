@@ -266,6 +266,18 @@ class Connection:
         self._on_error(error.code)
         self.closer = asyncio.get_running_loop().create_task(self._close_with(error))
 
+    @property
+    def queue_max(self) -> int:
+        return self._queue_max
+
+    async def drained(self) -> None:
+        """Until what is queued has been written, or the socket failed: a catch-up offers
+        history no faster than the client reads it (else a gap longer than the queue
+        closed a healthy reader as a slow consumer)."""
+        writer = self.writer
+        if writer is not None and not self.closing:
+            await asyncio.wait({writer})  # never cancels the writer itself
+
     async def close_with(self, error: GatewayError) -> None:
         """Close now (from the socket's own handler): the error frame, then the close code."""
         if self.closer is not None:

@@ -95,12 +95,21 @@ class Recovery:
         """Everything stored after since_seq, in order, then live: the cursor (restarted at
         since_seq by the caller) holds live messages that arrive meanwhile."""
         after = since_seq
+        step = max(1, conn.queue_max // 2)  # leaves room for other frames meanwhile
         while True:
             page = await self._history.history(conn.identity.token, chat_id, PAGE, after_seq=after)
-            self.replay(conn, chat_id, page.rows)
+            for start in range(0, len(page.rows), step):
+                if start:
+                    await conn.drained()
+                    if conn.closing:
+                        return
+                self.replay(conn, chat_id, page.rows[start : start + step])
             if not page.has_more or not page.rows:
                 return
             after = int(page.rows[-1]["seq"])
+            await conn.drained()
+            if conn.closing:
+                return
 
     def replay(self, conn: Connection, chat_id: str, rows: list[MessageRow]) -> None:
         """Offer stored rows (ascending) to one socket; the cursor drops what it has."""

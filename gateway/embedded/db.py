@@ -69,14 +69,25 @@ async def as_role(
     begin = f"begin isolation level {config.isolation}" + (" read only" if read_only else "")
     setters = context_sql(claims, method, path, headers, settings, config)
     async with pool.acquire() as conn:
-        await conn.execute(f"{begin}; {setters}")
         try:
+            await conn.execute(f"{begin}; {setters}")
             yield conn
         except BaseException:
-            if not conn.is_closed():
-                await conn.execute("rollback")
+            await _abandon(conn)
             raise
         await conn.execute("commit")
+
+
+async def _abandon(conn: asyncpg.Connection) -> None:
+    """Roll back. A connection that cannot (its PostgreSQL died or restarted under it,
+    or a cancelled query is still on it) is closed, so the pool opens a new one instead
+    of handing this one out again; the caller sees the first error, not this one."""
+    if conn.is_closed():
+        return
+    try:
+        await conn.execute("rollback")
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError):
+        conn.terminate()
 
 
 def context_sql(

@@ -139,6 +139,11 @@ class PostgresServer:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The running postmaster (for a supervisor to watch), None once stopped."""
+        return self._proc
+
     def url(self, database: str = "postgres") -> str:
         if self._password is None:
             raise RuntimeError("start() the server first: its password is read then")
@@ -191,6 +196,11 @@ class PostgresServer:
             return
         try:
             pid = int(pidfile.read_text().splitlines()[0])
+            if not self._is_our_postmaster(pid):
+                # Stale: that pid is someone else's process now. PostgreSQL would refuse
+                # to start while it lives ("lock file already exists"); it is not ours.
+                pidfile.unlink(missing_ok=True)
+                return
             os.kill(pid, signal.SIGINT)
         except (ValueError, IndexError, ProcessLookupError, PermissionError):
             return
@@ -202,6 +212,18 @@ class PostgresServer:
                 return
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
+
+    def _is_our_postmaster(self, pid: int) -> bool:
+        """A killed server's pid file outlives it, and its pid may since belong to any
+        process: signal it only if it is a postgres serving our data directory."""
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if not Path("/proc/self").exists():
+            return True  # no /proc (not Linux): trust the file, as before
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            return False  # gone
+        return Path(os.fsdecode(args[0])).name == "postgres" and str(self.pgdata).encode() in args
 
     def start(self) -> None:
         created = self.init()

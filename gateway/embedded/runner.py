@@ -1,5 +1,7 @@
 """`python -m gateway embedded`: PostgreSQL, bootstrap, migrations and the API, in the foreground.
 
+PostgreSQL runs under a supervisor that restarts it if it dies (supervisor.py).
+
 Prints what `supabase status` prints, then serves until SIGINT/SIGTERM and stops
 everything it started, PostgreSQL last.
 """
@@ -24,6 +26,7 @@ from gateway.embedded.db import create_pool
 from gateway.embedded.keys import KeyRing
 from gateway.embedded.postgres import PostgresServer
 from gateway.embedded.server import create_embedded_app
+from gateway.embedded.supervisor import PostgresSupervisor
 from gateway.migrate import migrate
 from gateway.signals import wait_for_stop_signal
 
@@ -71,12 +74,14 @@ async def embedded_stack(config: Config) -> AsyncIterator[Status]:
     """Start the database (unless a URL is configured), prepare it, serve the API."""
     emb = config.embedded
     data_dir = await asyncio.to_thread(_prepare_data_dir, emb.data_dir)
-    server: PostgresServer | None = None
+    supervisor: PostgresSupervisor | None = None
     if emb.database_url:
         database_url = emb.database_url
     else:
         server = PostgresServer(data_dir / "pgdata", emb.db_port, host=emb.host)
-        await asyncio.to_thread(server.start)
+        # Restarts it if it dies.
+        supervisor = PostgresSupervisor(server, first_delay=emb.postgres_restart_delay_seconds)
+        await supervisor.start()
         database_url = server.url()
     try:
         await apply_bootstrap(database_url)
@@ -101,8 +106,8 @@ async def embedded_stack(config: Config) -> AsyncIterator[Status]:
         finally:
             await pool.close()
     finally:
-        if server is not None:
-            await asyncio.to_thread(server.stop)
+        if supervisor is not None:
+            await supervisor.stop()
 
 
 async def run_embedded(config: Config, out: TextIO = sys.stdout) -> None:

@@ -26,7 +26,7 @@ from gateway.embedded.wal.stream import WalStream
 
 log = logging.getLogger(__name__)
 
-BYTES_TIMEOUT_SECONDS = 1.0  # /health answers even when the pool is exhausted
+BYTES_TIMEOUT_SECONDS = 0.8  # /health answers even when the pool is exhausted
 
 
 @dataclass
@@ -37,6 +37,7 @@ class FeedStatus:
     stream: WalStream | None = None
     changes: PostgresChanges | None = None
     consumer: asyncio.Task[None] | None = None
+    lag_query: asyncio.Task[int | None] | None = None  # see _lag_bytes
 
     def running(self) -> bool:
         consumer, stream = self.consumer, self.stream
@@ -77,22 +78,38 @@ class FeedReport:
 
 
 async def report(status: FeedStatus, pool: asyncpg.Pool, max_lag_seconds: float) -> FeedReport:
-    lag_bytes = await _lag_bytes(status.stream, pool)
+    lag_bytes = await _lag_bytes(status, pool)
     lag_seconds = status.lag_seconds(datetime.now(UTC))
     return FeedReport(status.running(), lag_seconds, lag_bytes, max_lag_seconds)
 
 
-async def _lag_bytes(stream: WalStream | None, pool: asyncpg.Pool) -> int | None:
-    position = stream.position if stream is not None else None
+async def _lag_bytes(status: FeedStatus, pool: asyncpg.Pool) -> int | None:
+    """The WAL the feed has yet to read, or None if unknown within BYTES_TIMEOUT_SECONDS.
+
+    The query runs in a task of its own that a timeout leaves running: cancelling a query
+    on a hung PostgreSQL makes asyncpg wait, with no deadline, for the server to confirm
+    the cancel before the connection goes back to the pool, so /health hung as long as
+    the database did. At most one such query is in flight; later calls wait on it."""
+    position = status.stream.position if status.stream is not None else None
     if position is None:
         return None
+    if status.lag_query is None or status.lag_query.done():
+        status.lag_query = asyncio.create_task(_query_lag_bytes(pool, position))
     try:
-        async with asyncio.timeout(BYTES_TIMEOUT_SECONDS), pool.acquire() as conn:
+        return await asyncio.wait_for(asyncio.shield(status.lag_query), BYTES_TIMEOUT_SECONDS)
+    except TimeoutError:
+        log.warning("change feed lag in bytes unknown: the database did not answer in time")
+        return None
+
+
+async def _query_lag_bytes(pool: asyncpg.Pool, position: int) -> int | None:
+    try:
+        async with pool.acquire() as conn:
             behind = await conn.fetchval(
                 "select pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)",
                 format_lsn(position),
             )
-    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
         log.warning("change feed lag in bytes unknown: %s", type(err).__name__)
         return None
     return max(0, int(behind))

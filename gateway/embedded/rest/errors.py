@@ -343,16 +343,29 @@ def _raised_pgrst(exc: asyncpg.PostgresError) -> ApiError:
         )
 
 
+# admin_shutdown, crash_shutdown, cannot_connect_now: the server is stopping or starting.
+_SERVER_GOING = frozenset({"57P01", "57P02", "57P03"})
+
+
 def from_postgres(exc: asyncpg.PostgresError, *, anon: bool) -> ApiError:
     """The response PostgREST gives for an error raised by PostgreSQL."""
     sqlstate = exc.sqlstate or "XX000"
     if sqlstate == "PGRST":
         return _raised_pgrst(exc)
+    if sqlstate.startswith("08") or sqlstate in _SERVER_GOING:
+        # The connection died under the query (PostgreSQL killed, restarting, shutting
+        # down): PostgREST reports a lost connection as PGRST000 and retries, not as the
+        # statement's error, so callers know to retry.
+        return connection_error(exc.message or type(exc).__name__)
     message = exc.message or str(exc)
     status = _sqlstate_status(sqlstate, message, anon=anon)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return ApiError(status, sqlstate, message, details=exc.detail, hint=exc.hint, headers=headers)
 
 
-def connection_error() -> ApiError:
-    return ApiError(503, "PGRST000", "Database connection error.")
+def connection_error(reason: str = "") -> ApiError:
+    """PostgREST's answer while its database is unreachable (its ConnectionUsageError):
+    503, PGRST000, libpq's reason as details; it reconnects meanwhile, as our pool does."""
+    return ApiError(
+        503, "PGRST000", "Database connection error. Retrying the connection.", details=reason
+    )

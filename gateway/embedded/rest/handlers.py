@@ -62,9 +62,11 @@ class DataApi:
             response = await self._dispatch(request)
         except errors.ApiError as error:
             response = error.response()
-        except (OSError, asyncpg.InterfaceError):
-            log.exception("Data API lost its database connection")
-            response = errors.connection_error().response()
+        except (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError) as err:
+            # Also a connection a dying PostgreSQL left stuck (InternalClientError). One
+            # line, not a traceback per request, while PostgreSQL restarts.
+            log.warning("Data API: database unreachable (%s)", type(err).__name__)
+            response = errors.connection_error(type(err).__name__).response()
         except web.HTTPException:
             raise
         except Exception:
