@@ -227,6 +227,32 @@ async def test_a_start_point_the_data_api_cannot_read_refuses_the_upgrade_with_5
                 await b.nothing("message")
 
 
+async def test_a_catch_up_the_data_api_cannot_read_closes_with_1013_and_the_retry_works(
+    embedded: EmbeddedStack, alice: User, bob: User
+) -> None:
+    """`?since_seq=` whose history read fails: the client is told `upstream_unavailable`
+    and the socket closes with 1013 (retry later) — not `internal`/1011, and never left
+    open with a hole; reconnecting with the same since_seq then gets everything."""
+    async with holding_proxy(embedded.url) as proxy:
+        config = gateway_config(embedded, supabase={"url": proxy.url})
+        async with running_gateway(config, embedded) as gw:
+            await rest_send(gw, alice, bob, "first")
+            proxy.refuse(HISTORY_PATH)
+            async with connect(
+                gw, f"/ws/{alice.id}", token=bob.token, query={"since_seq": "0"}
+            ) as b:
+                error = await b.next("error")
+                assert error["code"] == "upstream_unavailable"
+                assert await b.wait_closed() == 1013
+            proxy.restore()
+            async with connect(
+                gw, f"/ws/{alice.id}", token=bob.token, query={"since_seq": "0"}
+            ) as b:
+                assert seqs(await b.messages(1)) == [1]
+                await rest_send(gw, alice, bob, "live")
+                assert seqs(await b.messages(1)) == [2]
+
+
 async def _enter(
     context: AbstractAsyncContextManager[Client],
 ) -> AbstractAsyncContextManager[Client]:

@@ -197,11 +197,8 @@ async def _run(
     log.debug("socket opened conn=%s user=%s", conn.id, conn.user_id)
     services.expiry.watch(conn)
     try:
-        if since_seq is not None and conn.peer_id is not None:
-            if resume_chat is None:  # the chat may have been created while we attached
-                resume_chat = await _existing_chat(actions, conn.peer_id)
-            if resume_chat is not None:
-                await services.recovery.catch_up(conn, resume_chat, since_seq)
+        if not await _catch_up(ws, conn, actions, services, since_seq, resume_chat):
+            return
         # Frames (pongs included) are read from here on: the heartbeat starts now, so a long
         # catch-up above never counts as silence.
         conn.heard()
@@ -252,6 +249,31 @@ async def _run(
         )
         if ws.close_code is None and not conn.closing:
             await ws.close()
+
+
+async def _catch_up(
+    ws: web.WebSocketResponse,
+    conn: Connection,
+    actions: Actions,
+    services: Services,
+    since_seq: int | None,
+    resume_chat: str | None,
+) -> bool:
+    """Send what `?since_seq=` asked for. If the history cannot be read the socket is
+    closed with that error (1013: retry later), never left open with a hole in it."""
+    if since_seq is None or conn.peer_id is None:
+        return True
+    try:
+        if resume_chat is None:  # the chat may have been created while we attached
+            resume_chat = await _existing_chat(actions, conn.peer_id)
+        if resume_chat is not None:
+            await services.recovery.catch_up(conn, resume_chat, since_seq)
+    except GatewayError as err:
+        services.metrics.error(err.code)
+        conn.closing = True
+        await _close(ws, err, default=1013)
+        return False
+    return True
 
 
 async def _resume_point(conn: Connection, actions: Actions, since_seq: int | None) -> str | None:
