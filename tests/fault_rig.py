@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -28,7 +27,7 @@ import jwt
 from ops.bench.processes import free_port
 from tests.fault_traffic import Conversation
 from tests.gateway_helpers import PASSWORD, User
-from tests.process_helpers import ROOT, read_status, stop
+from tests.process_helpers import read_status, spawn, stop
 
 STARTUP = 120.0
 # Limits off that would refuse the suite's own traffic (one address, many sockets).
@@ -72,16 +71,7 @@ class Rig:
 
     async def _spawn(self, args: tuple[str, ...], env: Mapping[str, str], log: Path) -> Any:
         with log.open("ab") as out:
-            return await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "gateway",
-                *args,
-                cwd=ROOT,
-                env=dict(env),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=out,
-            )
+            return await spawn(*args, env=env, stderr=out)
 
     async def start_stack(self) -> None:
         self.stack = await self._spawn(("embedded",), self.stack_env, self.stack_log)

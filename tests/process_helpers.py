@@ -10,11 +10,15 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def spawn(*args: str, env: Mapping[str, str]) -> asyncio.subprocess.Process:
+async def spawn(
+    *args: str, env: Mapping[str, str], stderr: Any = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
+    """`python -m gateway <args>` from the project root, stdout piped."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -23,7 +27,7 @@ async def spawn(*args: str, env: Mapping[str, str]) -> asyncio.subprocess.Proces
         cwd=ROOT,
         env=dict(env),
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=stderr,
     )
 
 

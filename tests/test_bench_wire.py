@@ -77,6 +77,7 @@ async def test_frames_of_every_length_arrive_whole_and_pings_are_answered(
             await sock.send_text(text)
             assert await srv.received.get() == text
             assert await frames.get() == f"echo:{text}"
+        await sock.close()
 
 
 async def test_a_server_close_is_seen_with_its_code(server: tuple[Server, str]) -> None:
