@@ -149,9 +149,10 @@ async def test_a_stopped_gateways_clients_resume_through_nginx_on_the_other_losi
     everyone = {user.id for pair in pairs for user in pair}
     gateways = [AsyncExitStack(), AsyncExitStack()]
     try:
+        # Everyone may see everyone online: the test compares both gateways' whole lists.
+        config = gateway_config(embedded, delivery={"presence_visibility": "everyone"})
         one, two = [
-            await stack.enter_async_context(running_gateway(gateway_config(embedded), embedded))
-            for stack in gateways
+            await stack.enter_async_context(running_gateway(config, embedded)) for stack in gateways
         ]
         upstreams = [gw.url.removeprefix("http://") for gw in (one, two)]
         async with running_nginx(tmp_path / "nginx", upstreams) as base:
