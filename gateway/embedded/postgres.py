@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import time
@@ -242,6 +243,12 @@ class PostgresServer:
         ]
         for key, value in self.settings.items():
             args += ["-c", f"{key}={value}"]
+        # If this process dies without stopping it (SIGKILL), the postmaster is sent
+        # SIGINT (fast shutdown) by the kernel: util-linux's setpriv sets
+        # PR_SET_PDEATHSIG after the user switch (a credential change clears it).
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            args = [setpriv, "--pdeathsig", "INT", "--", *args]
         logfile = open(self.pgdata / "server.log", "ab")
         try:
             self._proc = subprocess.Popen(
