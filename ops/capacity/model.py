@@ -13,10 +13,10 @@ from dataclasses import dataclass
 __all__ = ["DEFAULT_WORKLOAD", "PLANS", "Plan", "Steady", "Workload", "gateways_for", "steady"]
 
 # --- Measured (ops/bench/RESULTS.md, README "Benchmark") --------------------------------
-RSS_PER_SOCKET_KB = 23.6  # gateway RSS per idle socket at 10,000 sockets
-CPU_PER_CONNECT_MS = 1.0  # gateway CPU per socket connected (895-985 µs)
-CPU_PER_MESSAGE_MS = 1.3  # gateway CPU per delivered message at 200 msg/s (0.78 at 500)
-CONNECTS_PER_GATEWAY = 520.0  # sockets live per second, 10,000-user restart (shared cores)
+RSS_PER_SOCKET_KB = 21.4  # gateway RSS per idle socket at 10,000 sockets
+CPU_PER_CONNECT_MS = 1.2  # gateway CPU per socket connected (1,110-1,250 µs)
+CPU_PER_MESSAGE_MS = 1.3  # gateway CPU per delivered message at 200 msg/s (1.25-1.29)
+CONNECTS_PER_GATEWAY = 832.0  # sockets live per second, 10,000-user restart (shared cores)
 DB_CEILING_MSGS = 1016.0  # database-alone ceiling, highest of the afternoon's runs
 UPSTREAM_CHANNELS = 12  # per gateway: 8 `chats:` topics, control, presence shards (README)
 
