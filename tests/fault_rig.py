@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 import jwt
 
+from ops.bench.probes import first_ready
 from ops.bench.processes import free_port
 from tests.fault_traffic import Conversation
 from tests.gateway_helpers import PASSWORD, User
@@ -88,19 +89,12 @@ class Rig:
         self.starts += 1
         log = self.tmp / f"gateway-{self.starts}.log"
         self.gateway = await self._spawn((), self.gateway_env, log)
-        await asyncio.wait_for(self.until_ready(), STARTUP)
+        await self.until_ready()
 
-    async def until_ready(self) -> None:
-        """/readyz answers 200 (polled: an HTTP endpoint has no event to wait on)."""
-        async with aiohttp.ClientSession() as http:
-            while True:
-                try:
-                    async with http.get(self.gateway_url + "/readyz") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.05)
+    async def until_ready(self, timeout: float = STARTUP) -> None:
+        """/readyz answers 200 within `timeout` (the benchmark's probe polls it)."""
+        if await first_ready(self.gateway_url, time.monotonic() + timeout) is None:
+            raise TimeoutError(f"/readyz not 200 within {timeout} s")
 
     async def conversations(self, count: int) -> list[Conversation]:
         """`count` sender/receiver pairs of new users, on this rig's gateway."""
